@@ -1,0 +1,3 @@
+from sparseseq_cli.cli import main
+
+main()
