@@ -1,0 +1,1 @@
+"""Data: vocabulary orders, token and CoNLL files, the built-in synthetic corpus, and getdata."""

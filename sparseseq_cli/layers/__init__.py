@@ -1,0 +1,9 @@
+"""The paper's two layers, usable in any PyTorch model.
+
+``from sparseseq_cli.layers import SparseLSTM, SparseEmbedding`` loads torch and this
+subpackage only: no CLI, configuration or I/O.
+"""
+from sparseseq_cli.layers.geometry import (EmbeddingGeometry, LSTMGeometry, embedding_geometry,
+                                           lstm_geometry, lstm_params)
+
+__all__ = ["EmbeddingGeometry", "LSTMGeometry", "embedding_geometry", "lstm_geometry", "lstm_params"]

@@ -1,0 +1,1 @@
+"""The task models (language model, tagger) built from the sparse layers."""

@@ -1,0 +1,1 @@
+"""Training loops, run directories and checkpoints, parameter averaging, progress output."""
