@@ -1,0 +1,76 @@
+"""The tagger model: shapes, padding never reaching scores or loss, its three parts."""
+import torch
+
+from sparseseq_cli.corpora import tag_batches as tb
+from sparseseq_cli.corpora.conll import Sentence
+from sparseseq_cli.models.tagger import Tagger, pack_targets
+
+
+def model(**kw):
+    torch.manual_seed(0)
+    args = dict(emsize=8, nhid=6, emblocks=4, emdensity=0.5)
+    args.update(kw)
+    return Tagger(30, 5, **args)
+
+
+def batch_of(*sentences):
+    ids = [torch.tensor(s) for s in sentences]
+    split = tb.EncodedSplit(ids, [torch.arange(len(s)) % 5 for s in sentences],
+                            torch.tensor([len(s) for s in sentences]), pad_id=0)
+    return tb.make_batch(split, torch.arange(len(sentences)))
+
+
+def test_scores_one_row_per_real_token():
+    tagger = model().eval()
+    batch = batch_of([3, 4, 5, 6], [7, 8], [9, 10, 11])
+    scores = tagger(batch.ids, batch.lengths)
+    assert scores.shape == (9, 5)
+    assert pack_targets(batch.tags, batch.lengths).shape == (9,)
+
+
+def test_padding_does_not_change_any_score():
+    tagger = model().eval()
+    long, short = [3, 4, 5, 6, 7, 8], [9, 10]
+    together = batch_of(long, short)
+    with torch.no_grad():
+        both = tagger(together.ids, together.lengths)
+        alone = tagger(batch_of(short).ids, torch.tensor([2]))
+        other_pad = together.ids.clone()
+        other_pad[2:, 1] = 17                          # change what sits in the padding
+        both_again = tagger(other_pad, together.lengths)
+    # packed order is time-major: the short sentence's tokens are rows 1 and 3
+    assert torch.allclose(both[[1, 3]], alone, atol=1e-6)
+    assert torch.equal(both, both_again)
+
+
+def test_loss_and_accuracy_count_real_tokens_only():
+    tagger = model().eval()
+    batch = batch_of([3, 4, 5], [6])
+    tags = batch.tags.clone()
+    tags[1:, 1] = 4                                    # garbage in the padded tag slots
+    assert torch.equal(pack_targets(tags, batch.lengths), pack_targets(batch.tags, batch.lengths))
+    assert pack_targets(batch.tags, batch.lengths).tolist() == [0, 0, 1, 2]
+
+
+def test_three_parts_and_sparse_embedding_parameters():
+    tagger = model(emsize=20, emblocks=20, emdensity=0.25, nhid=10)
+    emb = sum(p.numel() for p in tagger.embedding.parameters())
+    assert emb == tagger.embedding.geometry.params == 20 * 30 // 4
+    assert sum(p.numel() for p in tagger.bilstm.parameters()) == 2 * 4 * (20 * 10 + 10 * 10 + 2 * 10)
+    assert sum(p.numel() for p in tagger.head.parameters()) == (20 * 10 + 10) + (10 * 5 + 5)
+
+
+def test_weight_drop_directions_reach_the_bilstm():
+    assert model(wdrop=0.3).bilstm.wdrop_directions == ("forward",)
+    both = model(wdrop=0.3, wdrop_directions=("forward", "reverse"))
+    assert both.bilstm.wdrop_directions == ("forward", "reverse") and both.bilstm.wdrop == 0.3
+
+
+def test_gradients_reach_every_part():
+    tagger = model(dropouti=0.2, dropoute=0.1, dropouth=0.2, wdrop=0.2).train()
+    batch = batch_of([3, 4, 5, 6], [7, 8])
+    loss = torch.nn.functional.cross_entropy(tagger(batch.ids, batch.lengths),
+                                             pack_targets(batch.tags, batch.lengths))
+    loss.backward()
+    for name, p in tagger.named_parameters():
+        assert p.grad is not None and torch.isfinite(p.grad).all(), name
