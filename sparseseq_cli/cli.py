@@ -41,6 +41,28 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JS
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="Print errors only.")]
 
 
+@app.command()
+def report(
+    run_dirs: Annotated[list[Path], typer.Argument(
+        help="Run directories written by train-lm/finetune-lm, overfit or train-pos.", show_default=False)],
+    group_by: Annotated[Optional[list[str]], typer.Option(
+        "--group-by", help="Group by this config key instead of 'all but the seed' "
+                           "(model.emsize, or emsize when unambiguous); repeatable.")] = None,
+    json_out: JsonOpt = False,
+    markdown: Annotated[bool, typer.Option("--markdown", help="Print Markdown tables.")] = False,
+    csv_out: Annotated[bool, typer.Option("--csv", help="Print one CSV row per group.")] = False,
+    plot: Annotated[Optional[Path], typer.Option(
+        help="Write a PNG: Figure 3 for taggers, perplexity per group for language models.")] = None,
+    curves: Annotated[Optional[Path], typer.Option(
+        help="Write a PNG of the runs' learning curves (validation metric per epoch).")] = None,
+) -> None:
+    """Tables of many runs: mean ± sample std (n-1) over seeds, one row per setting."""
+    from sparseseq_cli.report import write_report
+
+    write_report(run_dirs, group_by, as_json=json_out, markdown=markdown, as_csv=csv_out,
+                 plot=plot, curves=curves)
+
+
 def main() -> None:
     app(prog_name="sparseseq")
 

@@ -1,0 +1,326 @@
+"""Run directories read back and grouped: the numbers behind `sparseseq report`.
+
+A run directory (DESIGN "Run directories") holds ``config.yaml`` from the first step on and
+``results.json`` only once the run finished; finetuning adds ``results_finetune.json`` (and
+``metrics_finetune.jsonl`` while it runs). Finished runs whose resolved configs differ only
+in the seed (or that agree on the ``--group-by`` keys) form a group; each group gets the
+mean and the *sample* standard deviation (n - 1) of every number in its results. A group
+of one run has no standard deviation (``None``: null in JSON, blank in CSV, left out of
+the tables). Unfinished runs are listed apart and left out of the means.
+"""
+from __future__ import annotations
+
+import difflib
+import json
+import statistics
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from sparseseq_cli.errors import SparseseqError
+
+# The result kinds a training command writes into results.json, in the order the report
+# shows them (the paper's order: Table 1, Table 3, Figure 3).
+TASKS = ("train-lm", "overfit", "train-pos")
+
+# Config entries that say where or how a run was made, not what was trained: runs that
+# differ only in these are repetitions of one setting.
+_NOT_SETTING = {("train", "seed")}
+_NOT_SETTING_NAMES = {"save", "resume", "device"}
+
+# The run-level numbers of results.json besides its metrics.
+_RUN_NUMBERS = ("epochs", "wall_time_s", "tokens_per_s")
+
+
+@dataclass
+class Run:
+    """One run directory as read from disk; ``results`` is None until the run finished."""
+
+    path: Path
+    config: dict
+    results: dict | None
+    finetune: dict | None
+    epochs_done: int             # lines in metrics.jsonl
+    finetune_epochs_done: int | None   # lines in metrics_finetune.jsonl; None: never started
+
+    @property
+    def preset(self) -> str:
+        return str(self.config.get("preset") or self.path.name)
+
+    @property
+    def seed(self) -> Any:
+        return self.config.get("train", {}).get("seed")
+
+    @property
+    def task(self) -> str | None:
+        return self.results["task"] if self.results else None
+
+    def numbers(self) -> dict[str, float | None]:
+        """Every number of the finished run under one flat name (finetuning prefixed)."""
+        out: dict[str, float | None] = {}
+        for part, count in self.results["params"].items():
+            out[f"params_{part}"] = count
+        out.update(_numbers(self.results))
+        if self.finetune:
+            out.update({f"finetune_{k}": v for k, v in _numbers(self.finetune).items()})
+        return out
+
+
+@dataclass
+class Stat:
+    mean: float | None
+    std: float | None   # sample standard deviation; None for fewer than two values
+    n: int              # how many runs had this number
+
+
+@dataclass
+class Group:
+    task: str
+    label: str
+    setting: dict[str, Any]   # what tells this group from the others shown with it
+    runs: list[Run]
+    stats: dict[str, Stat] = field(default_factory=dict)
+
+    @property
+    def presets(self) -> list[str]:
+        return sorted({run.preset for run in self.runs})
+
+
+@dataclass
+class Report:
+    runs: list[Run]         # every run given, in the order given
+    groups: list[Group]
+    unfinished: list[Run]   # training or finetuning without its results file
+
+
+def _numbers(results: dict) -> dict[str, float | None]:
+    out = {k: v for k, v in results["metrics"].items() if _is_number(v) or v is None}
+    out.update({k: results.get(k) for k in _RUN_NUMBERS})
+    return out
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def summarize(values: list[float | None]) -> Stat:
+    """Mean and sample standard deviation (n - 1) of the values that are not None."""
+    present = [v for v in values if v is not None]
+    if not present:
+        return Stat(None, None, 0)
+    std = statistics.stdev(present) if len(present) > 1 else None
+    return Stat(statistics.fmean(present), std, len(present))
+
+
+# ---- reading run directories ------------------------------------------------------------
+
+def _read_json(path: Path) -> dict:
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise SparseseqError(f"cannot read {path}: {err}; delete the file or rerun that run") from None
+    if not isinstance(data, dict):
+        raise SparseseqError(f"{path} holds no JSON object; delete the file or rerun that run")
+    return data
+
+
+def _check_results(path: Path, data: dict, tasks: tuple[str, ...]) -> dict:
+    missing = [k for k in ("task", "config", "params", "metrics") if k not in data]
+    if missing:
+        raise SparseseqError(f"{path} lacks {', '.join(missing)}: it was not written by sparseseq")
+    if data["task"] not in tasks:
+        raise SparseseqError(f"{path} has unknown task {data['task']!r}: expected one of "
+                             f"{', '.join(tasks)}")
+    return data
+
+
+def _count_lines(path: Path) -> int:
+    if not path.is_file():
+        return 0
+    with path.open() as lines:
+        return sum(1 for line in lines if line.strip())
+
+
+def read_metrics(path: Path) -> list[dict]:
+    """The per-epoch records of a metrics*.jsonl file; none when it does not exist."""
+    if not path.is_file():
+        return []
+    records = []
+    with path.open() as lines:
+        for number, line in enumerate(lines, 1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError as err:
+                raise SparseseqError(f"{path}:{number} is not a JSON object ({err.msg}); "
+                                     f"remove that line") from None
+            if not isinstance(record, dict) or "epoch" not in record:
+                raise SparseseqError(f"{path}:{number} has no epoch: not a sparseseq metrics file")
+            records.append(record)
+    return records
+
+
+def read_run(path: Path) -> Run:
+    """Read one run directory; a folder that is not one is a one-line error."""
+    if not path.exists():
+        raise SparseseqError(f"{path} does not exist: give run directories (e.g. runs/pos-tiny-seed1)")
+    config_file, results_file = path / "config.yaml", path / "results.json"
+    if not path.is_dir() or not (config_file.is_file() or results_file.is_file()):
+        raise SparseseqError(f"{path} is not a run directory (no config.yaml or results.json): "
+                             f"give folders written by train-lm, overfit or train-pos")
+    results = finetune = None
+    if results_file.is_file():
+        results = _check_results(results_file, _read_json(results_file), TASKS)
+        config = results["config"]
+    else:
+        try:
+            config = yaml.safe_load(config_file.read_text())
+        except (OSError, UnicodeDecodeError, yaml.YAMLError) as err:
+            first = str(err).splitlines()[0] if str(err) else type(err).__name__
+            raise SparseseqError(f"cannot read {config_file}: {first}") from None
+    if not isinstance(config, dict):
+        raise SparseseqError(f"{path}: the saved config is not a mapping; rerun that run")
+    finetune_file, finetune_log = path / "results_finetune.json", path / "metrics_finetune.jsonl"
+    if results and finetune_file.is_file():
+        finetune = _check_results(finetune_file, _read_json(finetune_file), ("finetune-lm",))
+    return Run(path=path, config=config, results=results, finetune=finetune,
+               epochs_done=_count_lines(path / "metrics.jsonl"),
+               finetune_epochs_done=_count_lines(finetune_log) if finetune_log.is_file() else None)
+
+
+def read_runs(paths: list[Path]) -> list[Run]:
+    """Read each run directory once, in the order given."""
+    seen: set[Path] = set()
+    runs = []
+    for path in paths:
+        if path.resolve() not in seen:
+            seen.add(path.resolve())
+            runs.append(read_run(path))
+    return runs
+
+
+# ---- grouping ----------------------------------------------------------------------------
+
+def flatten(config: dict, prefix: str = "") -> dict[str, Any]:
+    """{"model": {"nhid": 10}} -> {"model.nhid": 10}; lists stay values."""
+    flat: dict[str, Any] = {}
+    for key, value in config.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            flat.update(flatten(value, name + "."))
+        else:
+            flat[name] = value
+    return flat
+
+
+def setting(config: dict) -> dict[str, Any]:
+    """The flat config without the seed and the output location: what a run trained."""
+    flat = flatten(config)
+    return {k: v for k, v in flat.items()
+            if tuple(k.split(".", 1)) not in _NOT_SETTING and k.rsplit(".", 1)[-1] not in _NOT_SETTING_NAMES}
+
+
+def resolve_keys(keys: list[str], runs: list[Run]) -> list[str]:
+    """Turn --group-by keys (dotted, or bare when unambiguous) into dotted config keys."""
+    known: dict[str, None] = {}
+    for run in runs:
+        known.update(dict.fromkeys(flatten(run.config)))
+    resolved = []
+    for key in keys:
+        if key in known:
+            resolved.append(key)
+            continue
+        matches = [k for k in known if k.rsplit(".", 1)[-1] == key]
+        if len(matches) == 1:
+            resolved.append(matches[0])
+        elif matches:
+            raise SparseseqError(f"--group-by {key} is ambiguous: use one of {', '.join(matches)}")
+        else:
+            close = difflib.get_close_matches(key, list(known) + [k.rsplit(".", 1)[-1] for k in known], n=3)
+            hint = f"did you mean {' or '.join(close)}?" if close else "use a config key such as model.emsize"
+            raise SparseseqError(f"--group-by {key}: no run's config has that key; {hint}")
+    return resolved
+
+
+def _sort_value(value: Any) -> tuple:
+    # Numbers in numeric order, then everything else as text: emsize 5 before emsize 10.
+    return (0, value, "") if _is_number(value) else (1, 0, json.dumps(value, sort_keys=True, default=str))
+
+
+def _label(values: dict[str, Any]) -> str:
+    leaves = [k.rsplit(".", 1)[-1] for k in values]
+    parts = []
+    for key, value in values.items():
+        short = key.rsplit(".", 1)[-1]
+        name = short if leaves.count(short) == 1 else key
+        parts.append(f"{name}={json.dumps(value) if isinstance(value, (list, dict)) else value}")
+    return " ".join(parts)
+
+
+def _varying(settings: list[dict[str, Any]]) -> list[str]:
+    """The keys whose values are not the same in all the given settings, in config order."""
+    keys: dict[str, None] = {}
+    for s in settings:
+        keys.update(dict.fromkeys(s))
+    return [k for k in keys if len({json.dumps(s.get(k), sort_keys=True, default=str) for s in settings}) > 1]
+
+
+def group_runs(runs: list[Run], group_by: list[str] | None = None) -> list[Group]:
+    """Group finished runs per task: by setting (all but the seed), or by the given keys.
+
+    A default group is labelled by its preset plus the settings in which it differs from
+    the other groups of that preset (``pos-tiny emsize=10``), so a sweep reads at a glance.
+    """
+    finished = [run for run in runs if run.results]
+    keys = resolve_keys(group_by, runs) if group_by else None
+    groups: dict[tuple[str, str], Group] = {}
+    for run in finished:
+        if keys:
+            flat = flatten(run.config)
+            values = {k: flat.get(k) for k in keys}
+        else:
+            values = setting(run.config)
+        ident = (run.task, json.dumps(values, sort_keys=True, default=str))
+        if ident not in groups:
+            groups[ident] = Group(task=run.task, label=_label(values) if keys else run.preset,
+                                  setting=values, runs=[])
+        groups[ident].runs.append(run)
+
+    groups = list(groups.values())
+    if not keys:
+        _label_by_preset(groups)
+    for group in groups:
+        numbers = [run.numbers() for run in group.runs]
+        names = dict.fromkeys(name for nums in numbers for name in nums)
+        group.stats = {name: summarize([nums.get(name) for nums in numbers]) for name in names}
+
+    preset_order = {run.preset: i for i, run in reversed(list(enumerate(finished)))}
+    # Default groups keep their presets in the order given; --group-by groups sort by value.
+    groups.sort(key=lambda g: (TASKS.index(g.task), 0 if keys else preset_order[g.runs[0].preset],
+                               [_sort_value(v) for v in g.setting.values()]))
+    return groups
+
+
+def _label_by_preset(groups: list[Group]) -> None:
+    """Name each group by its preset and the settings that tell it from its siblings."""
+    siblings: dict[tuple[str, str], list[Group]] = {}
+    for group in groups:
+        siblings.setdefault((group.task, group.runs[0].preset), []).append(group)
+    for (_, preset), members in siblings.items():
+        varying = _varying([g.setting for g in members])
+        for group in members:
+            group.setting = {k: group.setting.get(k) for k in varying}
+            group.label = " ".join(filter(None, [preset, _label(group.setting)]))
+
+
+def build_report(paths: list[Path], group_by: list[str] | None = None) -> Report:
+    """Read the run directories and group their results; see :func:`group_runs`."""
+    if not paths:
+        raise SparseseqError("no run directories given: e.g. sparseseq report runs/pos-tiny-seed*")
+    runs = read_runs(paths)
+    unfinished = [run for run in runs
+                  if not run.results or (run.finetune_epochs_done is not None and not run.finetune)]
+    return Report(runs=runs, groups=group_runs(runs, group_by), unfinished=unfinished)
