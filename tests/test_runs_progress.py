@@ -1,0 +1,33 @@
+"""Progress output: plain lines off a terminal, a bar on one, nothing when quiet; the log always."""
+import io
+
+from sparseseq_cli.training.progress import Progress
+
+
+def _drive(progress):
+    with progress.bar("epoch 1", total=3) as bar:
+        for _ in range(3):
+            bar.advance()
+        progress.status("| epoch   1 |     2/    3 batches | loss  4.00")
+    progress.line("| end of epoch   1 | valid ppl    50.00")
+
+
+def test_plain_lines_when_not_a_terminal():
+    stream, logged = io.StringIO(), []
+    _drive(Progress(stream=stream, log=logged.append))
+    assert stream.getvalue().splitlines() == logged == [
+        "| epoch   1 |     2/    3 batches | loss  4.00", "| end of epoch   1 | valid ppl    50.00"]
+
+
+def test_quiet_prints_nothing_but_logs_everything():
+    stream, logged = io.StringIO(), []
+    _drive(Progress(stream=stream, log=logged.append, quiet=True))
+    assert stream.getvalue() == "" and len(logged) == 2
+
+
+def test_terminal_gets_a_bar_and_the_epoch_line():
+    stream, logged = io.StringIO(), []
+    _drive(Progress(stream=stream, log=logged.append, live=True))
+    shown = stream.getvalue()
+    assert "| end of epoch   1 | valid ppl    50.00" in shown
+    assert len(logged) == 2  # the periodic line reaches the log even when it only updates the bar
