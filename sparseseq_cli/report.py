@@ -24,7 +24,7 @@ from rich.console import Console
 from rich.table import Table
 
 from sparseseq_cli.errors import SparseseqError
-from sparseseq_cli.run_groups import Group, Report, Run, Stat, build_report
+from sparseseq_cli.run_groups import Group, Report, build_report
 
 
 def _fixed(digits: int) -> Callable[[float], str]:
@@ -96,15 +96,18 @@ LAYOUTS = {
 }
 
 
+def _has(groups: list[Group], name: str, *, nonzero: bool = False) -> bool:
+    means = [g.stats[name].mean for g in groups if name in g.stats]
+    return any(m is not None and (m != 0 or not nonzero) for m in means)
+
+
 def _columns(task: str, groups: list[Group]) -> list[Column]:
-    """Parameters (total, then the parts these runs have) and the task's metrics; columns
+    """Parameters (total, then the parts these models have) and the task's metrics; columns
     that no group has a value for (no finetuning, no test split) are left out."""
-    has = lambda name: any(g.stats.get(name, Stat(None, None, 0)).n for g in groups)  # noqa: E731
-    nonzero = lambda name: any((g.stats[name].mean or 0) for g in groups if name in g.stats)  # noqa: E731
     params = [Column("params", "params_total", _fixed(0), Spread.VARYING)]
     params += [Column(header, f"params_{part}", _fixed(0), Spread.VARYING) for part, header in _PARTS.items()
-               if has(f"params_{part}") and nonzero(f"params_{part}")]
-    return params + [c for c in LAYOUTS[task].metrics if has(c.stat)]
+               if _has(groups, f"params_{part}", nonzero=True)]
+    return params + [c for c in LAYOUTS[task].metrics if _has(groups, c.stat)]
 
 
 def _cell(group: Group, column: Column) -> str:

@@ -25,10 +25,9 @@ from sparseseq_cli.errors import SparseseqError
 # shows them (the paper's order: Table 1, Table 3, Figure 3).
 TASKS = ("train-lm", "overfit", "train-pos")
 
-# Config entries that say where or how a run was made, not what was trained: runs that
-# differ only in these are repetitions of one setting.
-_NOT_SETTING = {("train", "seed")}
-_NOT_SETTING_NAMES = {"save", "resume", "device"}
+# Config entries that say how a run was made, not what was trained: runs that differ
+# only in these are repetitions of one setting.
+_NOT_SETTING = {"train.seed", "train.log_interval"}
 
 # The run-level numbers of results.json besides its metrics.
 _RUN_NUMBERS = ("epochs", "wall_time_s", "tokens_per_s")
@@ -217,10 +216,8 @@ def flatten(config: dict, prefix: str = "") -> dict[str, Any]:
 
 
 def setting(config: dict) -> dict[str, Any]:
-    """The flat config without the seed and the output location: what a run trained."""
-    flat = flatten(config)
-    return {k: v for k, v in flat.items()
-            if tuple(k.split(".", 1)) not in _NOT_SETTING and k.rsplit(".", 1)[-1] not in _NOT_SETTING_NAMES}
+    """The flat config without the seed (and log interval): what a run trained."""
+    return {k: v for k, v in flatten(config).items() if k not in _NOT_SETTING}
 
 
 def resolve_keys(keys: list[str], runs: list[Run]) -> list[str]:
@@ -276,7 +273,7 @@ def group_runs(runs: list[Run], group_by: list[str] | None = None) -> list[Group
     """
     finished = [run for run in runs if run.results]
     keys = resolve_keys(group_by, runs) if group_by else None
-    groups: dict[tuple[str, str], Group] = {}
+    by_ident: dict[tuple[str, str], Group] = {}
     for run in finished:
         if keys:
             flat = flatten(run.config)
@@ -284,12 +281,12 @@ def group_runs(runs: list[Run], group_by: list[str] | None = None) -> list[Group
         else:
             values = setting(run.config)
         ident = (run.task, json.dumps(values, sort_keys=True, default=str))
-        if ident not in groups:
-            groups[ident] = Group(task=run.task, label=_label(values) if keys else run.preset,
-                                  setting=values, runs=[])
-        groups[ident].runs.append(run)
+        if ident not in by_ident:
+            by_ident[ident] = Group(task=run.task, label=_label(values) if keys else run.preset,
+                                    setting=values, runs=[])
+        by_ident[ident].runs.append(run)
 
-    groups = list(groups.values())
+    groups = list(by_ident.values())
     if not keys:
         _label_by_preset(groups)
     for group in groups:
