@@ -109,6 +109,24 @@ def test_every_source_failing_names_them_and_the_offline_path(server, tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
+def test_interrupted_download_resumes_on_the_next_run(server, tmp_path):
+    server.files["m/simple-examples.tgz"] = ptb_archive()
+    server.cuts["m/simple-examples.tgz"] = [100, 100]  # both attempts of the first run cut
+    with pytest.raises(DataError, match="connection cut"):
+        run(server, dest=tmp_path, mirror=server.url("m"))
+    [part] = (tmp_path / ".downloads").iterdir()  # only the partial download is kept
+    assert part.name.endswith("simple-examples.tgz.part") and part.stat().st_size == 200
+    run(server, dest=tmp_path, mirror=server.url("m"))
+    assert server.requests[-1][1]["Range"] == "bytes=200-"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["penn"]
+
+
+def test_partial_download_of_a_failed_source_is_dropped_after_install(server, tmp_path):
+    server.cuts["simple-examples.tgz"] = [100, 100]
+    [result] = run(server, dest=tmp_path)
+    assert "raw/ptb.train.txt" in result.source
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["penn"]
+
 def test_unreachable_names_the_address_and_from(tmp_path):
     with FileServer() as srv:
         reg = registry(srv)

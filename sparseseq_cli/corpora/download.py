@@ -149,6 +149,7 @@ def fetch(
     policy = policy or DownloadPolicy()
     display = display or ProgressDisplay()
     part = part_path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
     task = display.task(label or target.name)
     try:
         for attempt in range(1, policy.attempts + 1):

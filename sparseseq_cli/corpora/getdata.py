@@ -24,10 +24,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator, Mapping
 
-from sparseseq_cli.corpora import treebank
+from sparseseq_cli.corpora import datasets, treebank
 from sparseseq_cli.corpora.archives import SafeArchive
 from sparseseq_cli.corpora.datasets import WSJ_FOLDER, WSJ_HELP, Dataset, DatasetName, GetdataOptions
-from sparseseq_cli.corpora.download import DownloadPolicy, ProgressDisplay, fetch
+from sparseseq_cli.corpora.download import DownloadPolicy, ProgressDisplay, fetch, part_path
 from sparseseq_cli.corpora.integrity import DataError, check_sha256, sha256_file
 from sparseseq_cli.errors import SparseseqError
 
@@ -77,26 +77,24 @@ def getdata(
     say: Callable[[str], None] | None = None,
 ) -> list[Installed]:
     """Install the datasets ``options`` names; return what is in place, with hashes."""
-    if registry is None:
-        from sparseseq_cli.corpora import datasets  # read at call time: tests swap it
-
-        registry = datasets.DATASETS
+    registry = datasets.DATASETS if registry is None else registry  # read at call time: tests swap it
     if say is None:
         say = (lambda line: None) if options.quiet else (lambda line: print(line, file=sys.stderr, flush=True))
     ctx = _Context(options, registry, policy or DownloadPolicy(), display or ProgressDisplay(options.quiet), say)
     _check_options(options)
 
-    if options.dataset == DatasetName.wsj_pos:
+    name = DatasetName(options.dataset)
+    if name == DatasetName.wsj_pos:
         return [_install_wsj(ctx)]
-    if options.dataset != DatasetName.all:
-        return [_install_download(ctx, registry[options.dataset.value])]
+    if name != DatasetName.all:
+        return [_install_download(ctx, registry[name.value])]
     results, failures = [], []
     for dataset in registry.values():
         try:
             results.append(_install_download(ctx, dataset))
         except DataError as err:
             failures.append(f"{dataset.name}: {err}")
-    say(f"{WSJ_FOLDER}: not downloadable (LDC licence); see `sparseseq getdata wsj-pos`")
+    say(f"{WSJ_FOLDER}: not downloadable (LDC license); see `sparseseq getdata wsj-pos`")
     if failures:
         raise DataError("; ".join(failures))
     return results
@@ -205,6 +203,7 @@ def _install_download(ctx: _Context, dataset: Dataset) -> Installed:
         hashes = {f.name: sha256_file(new / f.name) for f in dataset.files}
         _write_manifest(new, hashes)
         _put_in_place(new, final, work)
+        _forget_partial_downloads(ctx, dataset)
     checked = "sha256 verified" if dataset.files_verified else f"{dataset.archive} sha256 verified"
     ctx.say(f"{dataset.name}: installed {', '.join(hashes)} ({checked}) in {final} (from {source})")
     return Installed(dataset.name, final, "installed", source, hashes)
@@ -261,9 +260,16 @@ def _obtain(ctx: _Context, dataset: Dataset, new: Path, work: Path) -> str:
 def _download_path(dest: Path, url: str) -> Path:
     # One partial file per address, so resuming never mixes two sources' bytes.
     tag = hashlib.sha256(url.encode()).hexdigest()[:8]
-    folder = dest / DOWNLOADS
-    folder.mkdir(exist_ok=True)
-    return folder / f"{tag}-{posixpath.basename(url) or 'download'}"
+    return dest / DOWNLOADS / f"{tag}-{posixpath.basename(url) or 'download'}"
+
+
+def _forget_partial_downloads(ctx: _Context, dataset: Dataset) -> None:
+    """Once installed, a source that failed halfway will not be resumed: drop its bytes."""
+    urls = [*dataset.urls, *dataset.file_urls]
+    if ctx.options.mirror is not None:
+        urls.append(ctx.options.mirror.rstrip("/") + "/" + dataset.archive)
+    for url in urls:
+        part_path(_download_path(ctx.options.dest, url)).unlink(missing_ok=True)
 
 
 def _download_archive(ctx: _Context, dataset: Dataset, url: str, new: Path, work: Path) -> str:
@@ -382,8 +388,9 @@ def _wsj_notes(data: treebank.WsjData) -> list[str]:
     if data.missing:
         installed = ", ".join(f"{split}.conll" for split in data.splits)
         if data.kind == "treebank":
-            sections = {"train": "00-18", "valid": "19-21", "test": "22-24"}
-            missing = " and ".join(f"no {split} split (sections {sections[split]})" for split in data.missing)
+            missing = " and ".join(
+                f"no {split} split (sections {_span(treebank.SPLIT_SECTIONS[split])})" for split in data.missing
+            )
             found = ", ".join(f"{s:02d}" for s in data.sections)
             notes.append(
                 f"{missing} in the trees given (sections found: {found}; NLTK's sample has 00-01 "
@@ -394,3 +401,7 @@ def _wsj_notes(data: treebank.WsjData) -> list[str]:
     if data.unlisted_tags:
         notes.append(f"tags not in the Penn tag set, added to tags.txt: {' '.join(data.unlisted_tags)}")
     return notes
+
+
+def _span(sections: range) -> str:
+    return f"{sections.start:02d}-{sections.stop - 1:02d}"
