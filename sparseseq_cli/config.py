@@ -132,6 +132,7 @@ class POSTrain:
     momentum: float = 0.0
     epochs: int = 300
     batch_size: int = 20
+    eval_batch_size: int = 1000        # sentences per dev/test batch (results do not depend on it)
     wdecay: float = 0.0
     seed: int = 1982
     max_batches: Optional[int] = None
@@ -375,6 +376,7 @@ def _check_range(cfg: Config) -> None:
         for name in ("dropout", "dropouth", "dropouti", "dropoute", "wdrop"):
             need(0 <= getattr(m, name) < 1, f"model.{name}", "in [0, 1)")
     else:
+        positive_ints.append("train.eval_batch_size")
         for name in ("dropouth", "dropouti", "dropoute", "wdrop"):
             need(0 <= getattr(m, name) < 1, f"model.{name}", "in [0, 1)")
     for key in positive_ints:

@@ -28,6 +28,7 @@ from pathlib import Path
 
 Tagged = list[tuple[str, str]]
 
+BUILTIN_PATH = "builtin:toy"   # the data path that selects this corpus in a config
 SPLITS = ("train", "valid", "test")
 # Language-model splits are cut by token count (traces excluded), tagging splits by sentences.
 LM_TOKENS = {"train": 100_000, "valid": 10_000, "test": 10_000}

@@ -1,0 +1,165 @@
+"""train-pos: run files, best-dev selection, accuracy with and without -NONE-, resume, CLI."""
+import json
+
+import pytest
+import torch
+from torch import nn
+from typer.testing import CliRunner
+
+from sparseseq_cli.cli import app
+from sparseseq_cli.config import load_config
+from sparseseq_cli.corpora import synthetic
+from sparseseq_cli.corpora.tag_batches import Batch
+from sparseseq_cli.training import tagging
+from sparseseq_cli.training.runs import RunDir
+
+CPU = torch.device("cpu")
+SMALL = ["emsize=8", "nhid=8", "emblocks=2", "emdensity=0.75", "lr=0.01", "epochs=3",
+         "dropouti=0.1", "wdrop=0.1", "eval_batch_size=16"]
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    """A small CoNLL folder cut from the synthetic corpus, with and without a test split."""
+    corpus = synthetic.tagged_corpus(0)
+    root = tmp_path_factory.mktemp("pos")
+    sizes = {"train": 120, "valid": 40, "test": 40}
+    for split, n in sizes.items():
+        text = "".join("".join(f"{w}\t{t}\n" for w, t in s) + "\n" for s in corpus[split][:n])
+        (root / f"{split}.conll").write_text(text)
+    (root / "tags.txt").write_text("\n".join(synthetic.TAGS) + "\n")
+    no_test = tmp_path_factory.mktemp("pos-no-test")
+    for name in ("train.conll", "valid.conll"):
+        (no_test / name).write_text((root / name).read_text())
+    return root, no_test
+
+
+def config(folder, *extra):
+    return load_config("pos-tiny", overrides=SMALL + list(extra), flags={"data.path": str(folder)}, task="pos")
+
+
+def test_run_files_and_results(data, tmp_path):
+    results = tagging.train_pos(config(data[0]), tmp_path / "run", device=CPU, quiet=True)
+    run = tmp_path / "run"
+    for name in ("config.yaml", "vocab.txt", "log.txt", "metrics.jsonl", "results.json",
+                 "checkpoint_last.pt", "checkpoint_best.pt"):
+        assert (run / name).exists(), name
+    assert json.loads((run / "results.json").read_text()) == results
+    assert results["task"] == "train-pos" and results["epochs"] == 3
+    m = results["metrics"]
+    assert set(m) == {"dev_acc", "dev_acc_no_none", "test_acc", "test_acc_no_none", "best_epoch",
+                      "best_dev_acc", "test_acc_at_best", "test_acc_no_none_at_best"}
+    assert all(0 <= m[k] <= 1 for k in m if k != "best_epoch")
+    p = results["params"]
+    assert p["total"] == p["embedding"] + p["recurrent"] + p["head"]
+    assert p["embedding"] < p["embedding_dense"]
+    records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in records] == [1, 2, 3]
+    assert {"epoch", "elapsed_s", "train_loss", "dev_acc", "dev_acc_no_none"} <= set(records[0])
+    assert records[-1]["dev_acc"] == m["dev_acc"]
+    for name in ("checkpoint_last.pt", "checkpoint_best.pt"):
+        state = torch.load(run / name, weights_only=True)
+        assert state["vocab"] == (run / "vocab.txt").read_text().splitlines()
+
+
+def test_best_dev_checkpoint_is_the_best_epoch(data, tmp_path):
+    results = tagging.train_pos(config(data[0], "epochs=4", "lr=0.05"), tmp_path / "run", device=CPU, quiet=True)
+    run = RunDir(tmp_path / "run")
+    dev = [r["dev_acc"] for r in run.read_metrics()]
+    m = results["metrics"]
+    assert m["best_epoch"] == dev.index(max(dev)) + 1 and m["best_dev_acc"] == max(dev)
+    best = run.load("checkpoint_best.pt")
+    assert best["epoch"] == m["best_epoch"]
+    # the reported test accuracy at best is the best checkpoint's
+    cfg = config(data[0])
+    vocab, tags, splits = tagging._prepare(cfg, run, None)
+    model = tagging.build_tagger(cfg, len(vocab), len(tags))
+    model.load_state_dict(best["model"])
+    from sparseseq_cli.corpora.tag_batches import eval_batches, none_tag_id
+    acc = tagging.evaluate(model, eval_batches(splits["test"], 7), CPU, none_tag_id(tags))
+    assert acc.acc == pytest.approx(m["test_acc_at_best"])
+
+
+def test_without_test_split_reports_dev_figures(data, tmp_path):
+    results = tagging.train_pos(config(data[1], "epochs=1"), tmp_path / "run", device=CPU, quiet=True)
+    m = results["metrics"]
+    assert m["test_acc"] is None and m["test_acc_no_none"] is None and m["test_acc_at_best"] is None
+    assert 0 < m["dev_acc"] <= 1
+
+
+def test_resume_equals_uninterrupted(data, tmp_path):
+    whole = tagging.train_pos(config(data[0]), tmp_path / "whole", device=CPU, quiet=True)
+    tagging.train_pos(config(data[0], "epochs=2"), tmp_path / "cut", device=CPU, quiet=True)
+    (tmp_path / "cut" / "results.json").unlink()          # as if killed after epoch 2
+    resumed = tagging.train_pos(config(data[0]), tmp_path / "cut", device=CPU, resume=True, quiet=True)
+    assert resumed["metrics"] == whole["metrics"]
+
+    def strip(records):
+        return [{k: v for k, v in r.items() if k not in ("elapsed_s", "train_s")} for r in records]
+
+    assert strip(RunDir(tmp_path / "cut").read_metrics()) == strip(RunDir(tmp_path / "whole").read_metrics())
+    a = torch.load(tmp_path / "whole" / "checkpoint_last.pt", weights_only=True)["model"]
+    b = torch.load(tmp_path / "cut" / "checkpoint_last.pt", weights_only=True)["model"]
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_resume_refuses_another_model(data, tmp_path):
+    tagging.train_pos(config(data[0], "epochs=1"), tmp_path / "run", device=CPU, quiet=True)
+    (tmp_path / "run" / "results.json").unlink()
+    with pytest.raises(tagging.SparseseqError, match="model.nhid differs"):
+        tagging.train_pos(config(data[0], "nhid=9"), tmp_path / "run", device=CPU, resume=True, quiet=True)
+
+
+class FixedScores(nn.Module):
+    """Predicts tag 0 everywhere except where told otherwise."""
+
+    def forward(self, ids, lengths):
+        scores = torch.zeros(int(lengths.sum()), 3)
+        scores[:, 0] = 1.0
+        return scores
+
+
+def test_accuracy_with_and_without_none():
+    # tags: 0 = NN, 1 = -NONE-, 2 = DT; two sentences (lengths 3, 2), padding tag ids are junk
+    tags = torch.tensor([[0, 1], [1, 0], [2, 2]])
+    batch = Batch(ids=torch.zeros(3, 2, dtype=torch.long), tags=tags, lengths=torch.tensor([3, 2]))
+    # real tokens (time-major): 0, 1, 1, 0, 2 -> predictions all 0: 2 of 5 right
+    acc = tagging.evaluate(FixedScores(), [batch], CPU, none_id=1)
+    assert (acc.correct, acc.total) == (2, 5)
+    assert (acc.correct_no_none, acc.total_no_none) == (2, 3)   # -NONE- tokens left out
+    plain = tagging.evaluate(FixedScores(), [batch], CPU, none_id=None)
+    assert plain.acc_no_none == plain.acc == 0.4
+
+
+runner = CliRunner()
+
+
+def test_cli_json_only_on_stdout(data, tmp_path):
+    args = ["train-pos", "--preset", "pos-tiny", "--data", str(data[1]), "--epochs", "1",
+            "--save", str(tmp_path / "run"), "--json"] + [a for s in SMALL[:5] for a in ("--set", s)]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    record = json.loads(result.stdout)
+    assert record["task"] == "train-pos" and record["metrics"]["test_acc"] is None
+
+
+@pytest.mark.parametrize("setup, message", [
+    (lambda d: d, "missing split file"),
+    (lambda d: (d / "valid.conll").write_text("a\tDT\nb NN\n") and d, "valid.conll:2: expected token<TAB>tag"),
+    (lambda d: (d / "valid.conll").write_text("") and d, "holds no sentences"),
+])
+def test_cli_bad_data_is_one_line_and_exit_2(tmp_path, setup, message):
+    folder = tmp_path / "data"
+    folder.mkdir()
+    (folder / "train.conll").write_text("a\tDT\nb\tNN\n")
+    setup(folder)
+    result = runner.invoke(app, ["train-pos", "--preset", "pos-dense", "--data", str(folder),
+                                 "--save", str(tmp_path / "run")])
+    assert result.exit_code == 2
+    assert message in result.output and "Traceback" not in result.output
+    assert result.output.count("\n") == 1
+
+
+def test_cli_needs_a_preset(tmp_path):
+    result = runner.invoke(app, ["train-pos", "--save", str(tmp_path / "run")])
+    assert result.exit_code == 2 and "--preset" in result.output
