@@ -41,6 +41,31 @@ DeviceOpt = Annotated[str, typer.Option(help="auto (CUDA when available), cpu, c
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON only.")]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="Print errors only.")]
 
+# configuration sources and run folders (train-lm, overfit, finetune-lm, ...): every default
+# lives in the config dataclasses, so these flags default to None = "not given"
+PresetOpt = Annotated[Optional[str], typer.Option(
+    help="Preset name (see `sparseseq presets`).", show_default=False)]
+ConfigOpt = Annotated[Optional[Path], typer.Option(
+    "--config", help="A YAML config (any preset-shaped file, e.g. a run's config.yaml), applied "
+                     "after the preset.", show_default=False)]
+SetOpt = Annotated[Optional[list[str]], typer.Option(
+    "--set", help="Override a key: nhid=1725 or model.nhid=1725; repeatable, applied left to right.",
+    show_default=False)]
+SeedOpt = Annotated[Optional[int], typer.Option(help="train.seed (default: the preset's).", show_default=False)]
+EpochsOpt = Annotated[Optional[int], typer.Option(help="train.epochs (default: the preset's).", show_default=False)]
+DataOpt = Annotated[Optional[str], typer.Option(
+    help="data.path: a corpus folder or builtin:toy (default: the preset's).", show_default=False)]
+MaxBatchesOpt = Annotated[Optional[int], typer.Option(
+    help="train.max_batches: at most N batches per training/evaluation pass (smoke runs, sizing).",
+    show_default=False)]
+SaveOpt = Annotated[Optional[Path], typer.Option(
+    help="Run folder (default: runs/<preset>-seed<seed>).", show_default=False)]
+ResumeOpt = Annotated[bool, typer.Option("--resume", help="Continue the unfinished run in the run folder.")]
+ForceOpt = Annotated[bool, typer.Option("--force", help="Delete the run folder's run files and start over.")]
+PrintConfigOpt = Annotated[bool, typer.Option(
+    "--print-config", help="Print the resolved configuration as YAML and exit.")]
+RunDirArg = Annotated[Path, typer.Argument(help="A run folder written by train-lm.", show_default=False)]
+
 
 @app.command()
 def report(
@@ -87,6 +112,120 @@ def getdata(
     from sparseseq_cli.corpora.getdata import run_getdata
 
     run_getdata(dataset, dest=dest, source=source, mirror=mirror, force=force, quiet=quiet, as_json=json_out)
+
+
+@app.command()
+def presets(json_out: JsonOpt = False) -> None:
+    """List the shipped presets and what each reproduces."""
+    from sparseseq_cli.config import print_presets
+
+    print_presets(as_json=json_out)
+
+
+@app.command("train-lm")
+def train_lm(preset: PresetOpt = None, config: ConfigOpt = None, sets: SetOpt = None,
+             seed: SeedOpt = None, epochs: EpochsOpt = None, data: DataOpt = None,
+             max_batches: MaxBatchesOpt = None, save: SaveOpt = None, device: DeviceOpt = "auto",
+             resume: ResumeOpt = False, force: ForceOpt = False, print_config: PrintConfigOpt = False,
+             json_out: JsonOpt = False, quiet: QuietOpt = False) -> None:
+    """Train a language model with the AWD-LSTM recipe (NT-ASGD); test perplexity at the end."""
+    from sparseseq_cli.training import lm
+
+    lm.run_command(lm.train_lm, preset, config, sets, save, resume, force, device, print_config,
+                   json_out, quiet, {"train.seed": seed, "train.epochs": epochs, "data.path": data,
+                                     "train.max_batches": max_batches})
+
+
+@app.command()
+def overfit(preset: PresetOpt = None, config: ConfigOpt = None, sets: SetOpt = None,
+            seed: SeedOpt = None, epochs: EpochsOpt = None, data: DataOpt = None,
+            max_batches: MaxBatchesOpt = None, save: SaveOpt = None, device: DeviceOpt = "auto",
+            resume: ResumeOpt = False, force: ForceOpt = False, print_config: PrintConfigOpt = False,
+            json_out: JsonOpt = False, quiet: QuietOpt = False) -> None:
+    """"Learning to recite" (Table 3): memorize the training data; train perplexity and accuracy per epoch."""
+    from sparseseq_cli.training import lm
+
+    lm.run_command(lm.overfit, preset, config, sets, save, resume, force, device, print_config,
+                   json_out, quiet, {"train.seed": seed, "train.epochs": epochs, "data.path": data,
+                                     "train.max_batches": max_batches})
+
+
+@app.command("train-pos")
+def train_pos(preset: PresetOpt = None, config: ConfigOpt = None, sets: SetOpt = None,
+              seed: SeedOpt = None, epochs: EpochsOpt = None, data: DataOpt = None,
+              max_batches: MaxBatchesOpt = None, save: SaveOpt = None, device: DeviceOpt = "auto",
+              resume: ResumeOpt = False, force: ForceOpt = False, print_config: PrintConfigOpt = False,
+              json_out: JsonOpt = False, quiet: QuietOpt = False) -> None:
+    """Train a part-of-speech tagger (Figure 3); dev accuracy per epoch, test accuracy at the end.
+
+    --data DIR holds train.conll, valid.conll, optionally test.conll (token TAB tag, a blank
+    line between sentences) and tags.txt."""
+    from sparseseq_cli.training import tagging
+
+    tagging.run_command(preset, config, sets or (), {"train.seed": seed, "train.epochs": epochs,
+                                                     "data.path": data, "train.max_batches": max_batches},
+                        save, resume=resume, force=force, device=device, print_config=print_config,
+                        as_json=json_out, quiet=quiet)
+
+
+@app.command("finetune-lm")
+def finetune_lm(run_dir: RunDirArg, sets: SetOpt = None, epochs: EpochsOpt = None,
+                max_batches: MaxBatchesOpt = None, device: DeviceOpt = "auto",
+                resume: ResumeOpt = False, force: ForceOpt = False, json_out: JsonOpt = False,
+                quiet: QuietOpt = False) -> None:
+    """Finetune a trained run with averaged SGD into its *_finetune* files (the trained model stays)."""
+    from sparseseq_cli.devices import resolve_device
+    from sparseseq_cli.training import lm
+
+    lm.print_result(lm.finetune_lm(run_dir, device=resolve_device(device), overrides=sets or (),
+                                   flags={"train.epochs": epochs, "train.max_batches": max_batches},
+                                   resume=resume, force=force, quiet=quiet or json_out),
+                    as_json=json_out, quiet=quiet)
+
+
+@app.command("eval-lm")
+def eval_lm(run_dir: RunDirArg,
+            split: Annotated[str, typer.Option(help="The split to evaluate: train, valid or test.")] = "test",
+            batch_size: Annotated[Optional[int], typer.Option(
+                help="Batch columns (default: the run's test_batch_size for test, eval_batch_size "
+                     "otherwise).", show_default=False)] = None,
+            data: DataOpt = None,
+            finetuned: Annotated[bool, typer.Option(
+                "--finetuned", help="Evaluate the best finetuned model instead of the trained one.")] = False,
+            device: DeviceOpt = "auto", json_out: JsonOpt = False, quiet: QuietOpt = False) -> None:
+    """Loss and perplexity of a run's best model on one split."""
+    from sparseseq_cli.devices import resolve_device
+    from sparseseq_cli.training import lm
+
+    lm.print_result(lm.eval_lm(run_dir, device=resolve_device(device), split=split,
+                               batch_size=batch_size, data=data, finetuned=finetuned,
+                               quiet=quiet or json_out),
+                    as_json=json_out, quiet=quiet)
+
+
+@app.command()
+def bench(
+    device: DeviceOpt = "auto",
+    lstm_size: Annotated[Optional[int], typer.Option(help="SparseLSTM input = hidden size (default 1725).", show_default=False)] = None,
+    reduce: Annotated[Optional[float], typer.Option(help="reduce_in = reduce_out of the SparseLSTM (default 0.66666).", show_default=False)] = None,
+    seq_len: Annotated[Optional[int], typer.Option(help="Time steps T (default 70).", show_default=False)] = None,
+    batch_size: Annotated[Optional[int], typer.Option(help="Batch B (default 20).", show_default=False)] = None,
+    vocab_size: Annotated[Optional[int], typer.Option(help="Embedding rows V (default 10000).", show_default=False)] = None,
+    emsize: Annotated[Optional[int], typer.Option(help="Embedding size d (default 400).", show_default=False)] = None,
+    emblocks: Annotated[Optional[int], typer.Option(help="Embedding blocks (default 10).", show_default=False)] = None,
+    emdensity: Annotated[Optional[float], typer.Option(help="Embedding density (default 0.5).", show_default=False)] = None,
+    repeats: Annotated[Optional[int], typer.Option(help="Timed repeats per candidate (default 7).", show_default=False)] = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Time the sparse layers (forward+backward) against dense ones; ratios in one run."""
+    from sparseseq_cli.bench import BenchSettings, print_bench, run_bench
+    from sparseseq_cli.devices import resolve_device
+
+    given = dict(lstm_size=lstm_size, reduce=reduce, seq_len=seq_len, batch_size=batch_size,
+                 vocab_size=vocab_size, emsize=emsize, emblocks=emblocks, emdensity=emdensity,
+                 repeats=repeats)
+    settings = BenchSettings(**{k: v for k, v in given.items() if v is not None})
+    print_bench(run_bench(settings, resolve_device(device)), as_json=json_out)
 
 
 def main() -> None:

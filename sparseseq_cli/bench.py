@@ -1,0 +1,179 @@
+"""``sparseseq bench``: forward+backward time of the sparse layers against dense ones.
+
+Every candidate is timed in train mode on the same inputs; the candidates take turns
+(round robin) and the median of the repeats is reported, so that a slow patch of a busy
+machine hits all of them alike and the ratios stay meaningful.
+"""
+from __future__ import annotations
+
+import statistics
+import time
+from dataclasses import asdict, dataclass
+from typing import Callable
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from sparseseq_cli.errors import SparseseqError
+from sparseseq_cli.layers import (LSTMImpl, SparseEmbedding, SparseLSTM, embedding_geometry,
+                                  lstm_geometry)
+
+
+@dataclass(frozen=True)
+class BenchSettings:
+    lstm_size: int = 1725          # the paper's middle layer: I = H = 1725
+    reduce: float = 0.66666        # as many parameters as a dense 1150 x 1150 LSTM
+    seq_len: int = 70
+    batch_size: int = 20
+    vocab_size: int = 10000
+    emsize: int = 400
+    emblocks: int = 10
+    emdensity: float = 0.5
+    repeats: int = 7
+    warmup: int = 2
+
+
+@dataclass
+class Row:
+    name: str
+    params: int
+    ms: float
+    ratio: float = 0.0              # to the row named as the group's reference
+
+
+def _time(candidates: dict[str, Callable[[], None]], repeats: int, warmup: int,
+          device: torch.device) -> dict[str, float]:
+    """Median milliseconds per call, candidates interleaved."""
+    def once(fn):
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        start = time.perf_counter()
+        fn()
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        return (time.perf_counter() - start) * 1000
+
+    for _ in range(warmup):
+        for fn in candidates.values():
+            fn()
+    samples = {name: [] for name in candidates}
+    for _ in range(repeats):
+        for name, fn in candidates.items():
+            samples[name].append(once(fn))
+    return {name: statistics.median(v) for name, v in samples.items()}
+
+
+def _params(module: nn.Module) -> int:
+    return sum(p.numel() for p in module.parameters())
+
+
+def bench_lstm(s: BenchSettings, device: torch.device) -> list[Row]:
+    """SparseLSTM (each implementation) vs the equal-parameter and the equal-width dense LSTM."""
+    T, B, size = s.seq_len, s.batch_size, s.lstm_size
+    sparse = {impl: SparseLSTM(size, size, reduce_in=s.reduce, reduce_out=s.reduce, impl=impl.value)
+              for impl in LSTMImpl}
+    small = round(size * s.reduce)
+    modules = {f"SparseLSTM impl={impl.value}" + (" (reference)" if impl is LSTMImpl.SEQUENTIAL else ""): m
+               for impl, m in sparse.items()}
+    modules[f"nn.LSTM {small}x{small} (equal params)"] = nn.LSTM(small, small)
+    modules[f"nn.LSTM {size}x{size} (equal width)"] = nn.LSTM(size, size)
+    inputs = {}
+    for name, m in modules.items():
+        m.to(device).train()
+        width = small if name.startswith(f"nn.LSTM {small}x") else size
+        inputs[name] = torch.randn(T, B, width, device=device, requires_grad=True)
+
+    def step(m, x):
+        def fn():
+            out, _ = m(x)
+            out.sum().backward()
+        return fn
+
+    times = _time({n: step(m, inputs[n]) for n, m in modules.items()}, s.repeats, s.warmup, device)
+    ref = times[f"nn.LSTM {small}x{small} (equal params)"]
+    return [Row(n, _params(m), times[n], times[n] / ref) for n, m in modules.items()]
+
+
+def bench_embedding(s: BenchSettings, device: torch.device) -> list[Row]:
+    """SparseEmbedding lookup + tied decode vs the dense V x d and the equal-parameter dense."""
+    V, d, N = s.vocab_size, s.emsize, s.seq_len * s.batch_size
+    sparse = SparseEmbedding(V, d, blocks=s.emblocks, density=s.emdensity).to(device)
+    small = max(1, round(sparse.geometry.params / V))
+    ids = torch.randint(0, V, (s.seq_len, s.batch_size), device=device)
+    grad = torch.randn(N, V, device=device)
+    bias = nn.Parameter(torch.zeros(V, device=device))
+
+    def sparse_step():
+        emb = sparse(ids)
+        sparse.decode(emb.view(N, d), bias).backward(grad)
+
+    def dense_step(weight):
+        def fn():
+            emb = F.embedding(ids, weight)
+            F.linear(emb.view(N, weight.size(1)), weight, bias).backward(grad)
+        return fn
+
+    w_full = nn.Parameter(torch.empty(V, d, device=device).uniform_(-0.1, 0.1))
+    w_small = nn.Parameter(torch.empty(V, small, device=device).uniform_(-0.1, 0.1))
+    names = {f"SparseEmbedding {V}x{d} ({s.emblocks} blocks, density {s.emdensity:g})": sparse_step,
+             f"dense {V}x{d}": dense_step(w_full),
+             f"dense {V}x{small} (equal params)": dense_step(w_small)}
+    params = [sparse.geometry.params, V * d, V * small]
+    times = _time(names, s.repeats, s.warmup, device)
+    ref = times[f"dense {V}x{d}"]
+    return [Row(n, p, times[n], times[n] / ref) for n, p in zip(names, params)]
+
+
+def check_settings(s: BenchSettings) -> None:
+    """Refuse infeasible layer settings before any timing starts."""
+    try:
+        lstm_geometry(s.lstm_size, s.lstm_size, reduce_in=s.reduce, reduce_out=s.reduce)
+    except ValueError as err:
+        raise SparseseqError(f"bench: {err}; choose another --lstm-size/--reduce") from None
+    try:
+        embedding_geometry(s.vocab_size, s.emsize, blocks=s.emblocks, density=s.emdensity)
+    except ValueError as err:
+        raise SparseseqError(f"bench: {err}; choose other --emblocks/--emdensity") from None
+    for name in ("seq_len", "batch_size", "vocab_size", "emsize", "repeats"):
+        if getattr(s, name) < 1:
+            raise SparseseqError(f"bench: --{name.replace('_', '-')} must be at least 1")
+
+
+def run_bench(settings: BenchSettings, device: torch.device) -> dict:
+    check_settings(settings)
+    torch.manual_seed(0)
+    return {
+        "device": str(device),
+        "torch": torch.__version__,
+        "threads": torch.get_num_threads(),
+        "settings": asdict(settings),
+        "lstm": [asdict(r) for r in bench_lstm(settings, device)],
+        "lstm_reference": "equal params",
+        "embedding": [asdict(r) for r in bench_embedding(settings, device)],
+        "embedding_reference": "dense V x d",
+    }
+
+
+def print_bench(result: dict, as_json: bool) -> None:
+    if as_json:
+        import json
+        print(json.dumps(result, indent=2))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    s = result["settings"]
+    for key, title in (("lstm", f"SparseLSTM {s['lstm_size']}x{s['lstm_size']}, reduce {s['reduce']}, "
+                                f"T={s['seq_len']}, B={s['batch_size']}: forward+backward"),
+                       ("embedding", f"SparseEmbedding lookup + tied decode, {s['seq_len'] * s['batch_size']} "
+                                     f"tokens: forward+backward")):
+        table = Table(title=title, caption=f"ratio: to {result[key + '_reference']}; "
+                                           f"{result['device']}, torch {result['torch']}, "
+                                           f"{result['threads']} threads, median of {s['repeats']}")
+        for col in ("implementation", "params", "ms", "ratio"):
+            table.add_column(col, justify="left" if col == "implementation" else "right")
+        for row in result[key]:
+            table.add_row(row["name"], f"{row['params']:,}", f"{row['ms']:.1f}", f"{row['ratio']:.2f}")
+        console.print(table)
