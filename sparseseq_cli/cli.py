@@ -203,6 +203,27 @@ def eval_lm(run_dir: RunDirArg,
                     as_json=json_out, quiet=quiet)
 
 
+@app.command("count-params")
+def count_params(
+    presets: Annotated[list[str], typer.Argument(help="One or more presets; totals are compared to the first.",
+                                                 show_default=False)],
+    sets: SetOpt = None,
+    vocab_size: Annotated[Optional[int], typer.Option(
+        help="Vocabulary size (default: from the data when present, else the preset's data.vocab_size).",
+        show_default=False)] = None,
+    check_parity: Annotated[bool, typer.Option(
+        "--check-parity", help="Exit 1 when a total differs from the first by more than --tolerance.")] = False,
+    tolerance: Annotated[float, typer.Option(help="Relative tolerance for --check-parity.")] = 0.02,
+    json_out: JsonOpt = False,
+) -> None:
+    """Trainable parameters per component (embedding, each LSTM layer with k and windows, decoder)."""
+    from sparseseq_cli.params import count_presets, print_counts
+
+    ok = print_counts(count_presets(presets, sets or [], vocab_size), tolerance, as_json=json_out)
+    if check_parity and not ok:
+        raise typer.Exit(1)
+
+
 @app.command()
 def bench(
     device: DeviceOpt = "auto",

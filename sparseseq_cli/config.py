@@ -20,6 +20,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import importlib.resources
+import json
 import typing
 from dataclasses import dataclass, field
 from enum import Enum
@@ -50,6 +51,7 @@ class LMData:
     path: str = "data/penn"            # a folder with train/valid/test token files, or builtin:toy
     vocab_order: VocabOrder = VocabOrder.UP
     corpus_seed: int = 0               # seed of the built-in synthetic corpus (ignored for files)
+    vocab_size: Optional[int] = None   # the corpus's vocabulary size, for count-params without the data
 
 
 @dataclass
@@ -110,6 +112,7 @@ class POSData:
     path: str = "data/wsj-pos"         # a folder with train/valid[/test].conll and tags.txt, or builtin:toy
     vocab_order: VocabOrder = VocabOrder.UP
     corpus_seed: int = 0
+    vocab_size: Optional[int] = None   # for count-params without the data
 
 
 @dataclass
@@ -168,7 +171,7 @@ def _preset_files() -> dict[str, tuple[Task, Path]]:
         folder = root / task.value
         if not folder.is_dir():
             continue
-        for entry in sorted(folder.iterdir(), key=lambda e: e.name):
+        for entry in sorted(folder.iterdir(), key=lambda e: e.name.rsplit(".", 1)[0]):
             if entry.name.endswith(".yaml"):
                 found[entry.name[:-len(".yaml")]] = (task, Path(str(entry)))
     return found
@@ -184,6 +187,18 @@ def list_presets() -> list[PresetInfo]:
             line = line[len(name) + 1:].strip()
         presets.append(PresetInfo(name, task, line, path))
     return presets
+
+
+def print_presets(*, as_json: bool = False) -> None:
+    """``sparseseq presets``: one line per preset (or a JSON list)."""
+    presets = list_presets()
+    if as_json:
+        print(json.dumps([{"name": p.name, "task": p.task.value, "description": p.description}
+                          for p in presets], indent=2))
+        return
+    width = max(len(p.name) for p in presets)
+    for p in presets:
+        print(f"{p.name:<{width}}  {p.task.value:<3}  {p.description}")
 
 
 def preset_path(name: str) -> Path:
