@@ -13,7 +13,7 @@ from sparseseq_cli.run_groups import Group, Report, Run, read_metrics
 
 try:
     from matplotlib.figure import Figure
-    from matplotlib.ticker import LogFormatter
+    from matplotlib.ticker import LogFormatter, MaxNLocator
 except ImportError:
     raise SparseseqError("plots need matplotlib: pip install 'sparseseq[plot]' "
                          "(or pip install matplotlib)") from None
@@ -166,6 +166,7 @@ def curves_figure(runs: list[Run]) -> Figure:
                         linestyle="--", color=line.get_color())
         if log:
             _log_y(ax)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_xlabel("epoch (finetuning dashed)" if any(f for _, _, f in panels[metric]) else "epoch")
         ax.set_ylabel(ylabel)
         ax.grid(alpha=0.3)

@@ -58,6 +58,7 @@ class Column:
     fmt: Callable[[float], str]
     spread: Spread = Spread.ALWAYS
     missing: str = "–"               # shown when no run of the group has the number
+    optional: bool = True            # left out when no group has the number
 
 
 @dataclass(frozen=True)
@@ -84,7 +85,8 @@ LAYOUTS = {
     "overfit": Layout(
         "Learning to recite (Table 3): last epoch on the training data",
         (Column("train ppl", "train_ppl", _fixed(2)), Column("train acc %", "train_acc", _percent),
-         Column("epochs to memorize", "epochs_to_memorize", _fixed(1), missing="not reached"),
+         Column("epochs to memorize", "epochs_to_memorize", _fixed(1), missing="not reached",
+                optional=False),
          _EPOCHS, *_COST)),
     "train-pos": Layout(
         "POS tagging (Figure 3): accuracy % after the last epoch",
@@ -107,7 +109,7 @@ def _columns(task: str, groups: list[Group]) -> list[Column]:
     params = [Column("params", "params_total", _fixed(0), Spread.VARYING)]
     params += [Column(header, f"params_{part}", _fixed(0), Spread.VARYING) for part, header in _PARTS.items()
                if _has(groups, f"params_{part}", nonzero=True)]
-    return params + [c for c in LAYOUTS[task].metrics if _has(groups, c.stat)]
+    return params + [c for c in LAYOUTS[task].metrics if not c.optional or _has(groups, c.stat)]
 
 
 def _cell(group: Group, column: Column) -> str:

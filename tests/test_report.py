@@ -252,6 +252,13 @@ def test_overfit_runs_give_table3(tmp_path):
     assert rows[0]["params"] == "7,068,300"
 
 
+def test_table3_says_when_no_run_memorized(tmp_path):
+    runs = [write_run(tmp_path, f"r{seed}", "overfit", lm_config("recite-dense", seed),
+                      {"train_ppl": 3.0, "train_acc": 0.7, "epochs_to_memorize": None}, LM_PARAMS)
+            for seed in (0, 1)]
+    assert _markdown_rows(render_markdown(build_report(runs)))[0]["epochs to memorize"] == "not reached"
+
+
 def test_one_run_in_a_group_without_a_number_is_counted(tmp_path):
     runs = [write_run(tmp_path, f"r{seed}", "overfit", lm_config("recite-sparse2", seed),
                       {"train_ppl": 1.0, "train_acc": 1.0, "epochs_to_memorize": mem}, LM_PARAMS)
