@@ -1,0 +1,98 @@
+"""count-params: SPEC 3.1's totals exactly, parity checks, vocabulary sources."""
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from sparseseq_cli.cli import app
+from sparseseq_cli.config import load_config
+from sparseseq_cli.params import count_params
+
+runner = CliRunner()
+
+TABLE_3_1 = {  # preset: (recurrent, total) at V = 10,000
+    "awd-lstm": (20_211_600, 24_221_600),
+    "awd-sparse": (19_812_900, 23_822_900),
+    "recite-dense": (20_211_600, 24_221_600),
+    "recite-dense-reduced": (5_058_300, 7_068_300),
+    "recite-sparse1": (5_058_304, 7_068_304),
+    "recite-sparse2": (5_060_160, 7_070_160),
+}
+
+
+@pytest.mark.parametrize("preset", TABLE_3_1)
+def test_totals_equal_spec_table(preset, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)       # no data/penn here: the preset's vocabulary size is used
+    count = count_params(load_config(preset=preset))
+    assert count.vocab_size == 10_000 and "preset" in count.vocab_source
+    recurrent = sum(p.trainable for p in count.parts if p.name.startswith("LSTM"))
+    assert (recurrent, count.total) == TABLE_3_1[preset]
+
+
+def test_sparse_layer_rows_carry_geometry(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    parts = {p.name: p for p in count_params(load_config(preset="awd-sparse")).parts}
+    middle = parts["LSTM 2: 1725 -> 1725"]
+    assert (middle.k, middle.windows, middle.trainable, middle.target) == (3, [957, 958, 958], 10_589_200, 10_589_200)
+    assert parts["LSTM 1: 400 -> 1725"].target == 7_139_200
+    assert parts["embedding 10000x400"].dense == 4_000_000
+    emb = {p.name: p for p in count_params(load_config(preset="recite-sparse2")).parts}["embedding 10000x400"]
+    assert (emb.trainable, emb.dense) == (2_000_000, 4_000_000)
+
+
+def test_parity_passes_at_2_percent_and_fails_at_1(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    ok = runner.invoke(app, ["count-params", "awd-lstm", "awd-sparse", "--check-parity"])
+    assert ok.exit_code == 0, ok.output
+    assert "-1.65%" in ok.output
+    bad = runner.invoke(app, ["count-params", "awd-lstm", "awd-sparse", "--check-parity", "--tolerance", "0.01"])
+    assert bad.exit_code == 1
+    # without --check-parity a difference is reported, not an error
+    assert runner.invoke(app, ["count-params", "awd-lstm", "recite-sparse1"]).exit_code == 0
+
+
+def test_json_and_overrides(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    done = runner.invoke(app, ["count-params", "awd-lstm", "--set", "nhid=575", "--vocab-size", "50", "--json"])
+    assert done.exit_code == 0, done.output
+    data = json.loads(done.stdout)
+    preset = data["presets"][0]
+    assert preset["vocab_size"] == 50 and preset["vocab_source"] == "--vocab-size"
+    assert preset["total"] == sum(p["trainable"] for p in preset["parts"])
+    assert data["parity_ok"] is True
+
+
+def test_vocabulary_from_the_data_when_present(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    penn = tmp_path / "data" / "penn"
+    penn.mkdir(parents=True)
+    for split in ("train", "valid", "test"):
+        (penn / f"{split}.txt").write_text("a b c\nb c d\n")
+    count = count_params(load_config(preset="awd-lstm"))
+    assert count.vocab_size == 5            # a b c d <eos>
+    assert count.parts[0].trainable == 5 * 400
+
+
+def test_tagging_presets_on_builtin_data_and_without_data(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    tiny = count_params(load_config(preset="pos-tiny"))
+    assert tiny.task == "pos" and tiny.vocab_source.startswith("data builtin:")
+    names = [p.name for p in tiny.parts]
+    assert names[0].startswith("embedding") and names[-1].startswith("head")
+    dense, sparse = (count_params(load_config(preset=p), vocab_size=1000) for p in ("pos-dense", "pos-sparse"))
+    # the paper's pairing: sparse emsize 20 at density 0.25 trains as many embedding rows as dense 5
+    assert dense.parts[0].trainable == sparse.parts[0].trainable == 5000
+    missing = runner.invoke(app, ["count-params", "pos-dense"])
+    assert missing.exit_code == 2 and "--vocab-size" in missing.output
+
+
+@pytest.mark.parametrize("args, words", [
+    (["count-params", "no-such-preset"], "unknown preset"),
+    (["count-params", "awd-lstm", "--set", "nhidd=3"], "nhidd"),
+    (["count-params", "awd-lstm", "--vocab-size", "0"], "at least 1"),
+])
+def test_bad_input_is_one_line_exit_2(args, words, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    done = runner.invoke(app, args)
+    assert done.exit_code == 2 and words in done.output
+    assert "Traceback" not in done.output
