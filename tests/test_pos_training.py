@@ -143,16 +143,18 @@ def test_cli_json_only_on_stdout(data, tmp_path):
     assert record["task"] == "train-pos" and record["metrics"]["test_acc"] is None
 
 
-@pytest.mark.parametrize("setup, message", [
-    (lambda d: d, "missing split file"),
-    (lambda d: (d / "valid.conll").write_text("a\tDT\nb NN\n") and d, "valid.conll:2: expected token<TAB>tag"),
-    (lambda d: (d / "valid.conll").write_text("") and d, "holds no sentences"),
+@pytest.mark.parametrize("valid, message", [
+    (None, "missing split file"),
+    ("a\tDT\nb NN\n", "valid.conll:2: expected token<TAB>tag"),
+    ("", "holds no sentences"),
+    ("a\tDT\nb\tJJ\n", "valid.conll:2: tag 'JJ' is not in the tags of"),
 ])
-def test_cli_bad_data_is_one_line_and_exit_2(tmp_path, setup, message):
+def test_cli_bad_data_is_one_line_and_exit_2(tmp_path, valid, message):
     folder = tmp_path / "data"
     folder.mkdir()
     (folder / "train.conll").write_text("a\tDT\nb\tNN\n")
-    setup(folder)
+    if valid is not None:
+        (folder / "valid.conll").write_text(valid)
     result = runner.invoke(app, ["train-pos", "--preset", "pos-dense", "--data", str(folder),
                                  "--save", str(tmp_path / "run")])
     assert result.exit_code == 2

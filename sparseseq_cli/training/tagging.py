@@ -235,6 +235,10 @@ def _train_pos(cfg: POSConfig, path: Path, *, device: torch.device, resume: bool
                       f"{len(vocab):,} ({cfg.data.vocab_order.value}) | {len(tags)} tags | sentences "
                       + ", ".join(f"{k} {len(v):,}" for k, v in splits.items()))
         progress.line("| parameters " + ", ".join(f"{k} {v:,}" for k, v in params.items()))
+        majority = int(torch.bincount(torch.cat(splits["train"].tags)).argmax())
+        share = float((torch.cat(splits["valid"].tags) == majority).float().mean())
+        progress.line(f"| baseline: the most frequent training tag ({tags[majority]}) everywhere "
+                      f"gives dev acc {share:.4f}")
 
     eval_sets = {name: eval_batches(split, cfg.train.eval_batch_size) for name, split in splits.items()
                  if name != "train"}
