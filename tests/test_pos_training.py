@@ -165,3 +165,13 @@ def test_cli_bad_data_is_one_line_and_exit_2(tmp_path, valid, message):
 def test_cli_needs_a_preset(tmp_path):
     result = runner.invoke(app, ["train-pos", "--save", str(tmp_path / "run")])
     assert result.exit_code == 2 and "--preset" in result.output
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_cuda_run_matches_cpu_accuracy(data, tmp_path):
+    cpu = tagging.train_pos(config(data[0], "dropouti=0", "wdrop=0"), tmp_path / "cpu", device=CPU, quiet=True)
+    gpu = tagging.train_pos(config(data[0], "dropouti=0", "wdrop=0"), tmp_path / "gpu",
+                            device=torch.device("cuda"), quiet=True)
+    assert gpu["env"]["device"] != "cpu"
+    assert gpu["metrics"]["dev_acc"] == pytest.approx(cpu["metrics"]["dev_acc"], abs=0.03)
