@@ -44,13 +44,16 @@ def test_padding_does_not_change_any_score():
     assert torch.equal(both, both_again)
 
 
-def test_loss_and_accuracy_count_real_tokens_only():
+def test_loss_counts_real_tokens_only():
     tagger = model().eval()
     batch = batch_of([3, 4, 5], [6])
     tags = batch.tags.clone()
     tags[1:, 1] = 4                                    # garbage in the padded tag slots
-    assert torch.equal(real_tokens(tags, batch.lengths), real_tokens(batch.tags, batch.lengths))
     assert real_tokens(batch.tags, batch.lengths).tolist() == [0, 0, 1, 2]
+    with torch.no_grad():
+        scores = tagger(batch.ids, batch.lengths)
+    losses = [torch.nn.functional.cross_entropy(scores, real_tokens(t, batch.lengths)) for t in (tags, batch.tags)]
+    assert torch.equal(losses[0], losses[1])
 
 
 def test_three_parts_and_sparse_embedding_parameters():
