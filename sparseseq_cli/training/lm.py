@@ -31,7 +31,7 @@ import torch
 import torch.nn.functional as F
 
 from sparseseq_cli.config import LMConfig, config_to_dict, load_config, run_name
-from sparseseq_cli.corpora.lm_data import LMCorpus, batchify, load_lm_corpus
+from sparseseq_cli.corpora.lm_data import SPLITS, LMCorpus, batchify, load_lm_corpus
 from sparseseq_cli.corpora.vocab import Vocabulary
 from sparseseq_cli.errors import SparseseqError
 from sparseseq_cli.models.language_model import Hidden, LanguageModel
@@ -351,6 +351,11 @@ def _results(kind: str, s: Session, run: RunDir, device: torch.device,
     return record
 
 
+def _before_last(history: list[float], n: int) -> list[float]:
+    """``history[:-n]``, also for n = 0 (where ``[:-0]`` would be empty)."""
+    return history[:len(history) - n]
+
+
 def _ppl(loss: float) -> float:
     return math.exp(loss) if loss < 700 else math.inf
 
@@ -408,7 +413,7 @@ def train_lm(cfg: LMConfig, path: Path, *, device: torch.device, resume: bool = 
                                   f"epochs in a row")
                     st.stopped = True
             else:
-                if len(st.history) > t.nonmono and val_loss > min(st.history[:-t.nonmono]):
+                if len(st.history) > t.nonmono and val_loss > min(_before_last(st.history, t.nonmono)):
                     progress.line("Switching to ASGD")
                     s.average = ParameterAverage(s.model.parameters())
                 st.history.append(val_loss)
@@ -483,7 +488,7 @@ def finetune_lm(path: Path, *, device: torch.device, overrides: Iterable[str] = 
                     st.best_val_loss, st.best_epoch = val_loss, epoch
                     progress.line("Saving Averaged!")
             if len(st.history) > max(t.finetune_min_epochs, t.nonmono) and \
-                    val_loss > min(st.history[:-t.nonmono]):
+                    val_loss > min(_before_last(st.history, t.nonmono)):
                 progress.line("Done!")
                 st.stopped = True
             else:
@@ -551,6 +556,8 @@ def eval_lm(path: Path, *, device: torch.device, split: str = "test", batch_size
             data: Optional[str] = None, finetuned: bool = False, quiet: bool = False,
             stream=None) -> dict[str, Any]:
     """Loss and perplexity of a run's best model (or best finetuned model) on one split."""
+    if split not in SPLITS:
+        raise SparseseqError(f"unknown split {split!r}: use {', '.join(SPLITS)}")
     files: RunFiles = FINETUNE if finetuned else TRAIN
     run = RunDir(path, files)
     if not run.path.is_dir():

@@ -1,0 +1,164 @@
+"""train-lm / finetune-lm / overfit / eval-lm on tiny data: NT-ASGD, averaging, stops, files."""
+import json
+import math
+
+import pytest
+import torch
+
+from sparseseq_cli.config import load_config
+from sparseseq_cli.errors import SparseseqError
+from sparseseq_cli.training import lm
+from sparseseq_cli.training.averaging import ParameterAverage
+from sparseseq_cli.training.runs import FINETUNE, TRAIN, RunDir
+
+from lm_fixtures import write_config, write_corpus
+
+CPU = torch.device("cpu")
+
+
+@pytest.fixture
+def corpus(tmp_path):
+    return write_corpus(tmp_path / "corpus")
+
+
+def _cfg(tmp_path, corpus, **train):
+    return load_config(config_file=write_config(tmp_path / "tiny.yaml", corpus, **train))
+
+
+def _metrics(path, name="metrics.jsonl"):
+    return [json.loads(line) for line in (path / name).read_text().splitlines()]
+
+
+def test_parameter_average_is_the_mean_of_the_iterates():
+    param = torch.nn.Parameter(torch.zeros(2))
+    average = ParameterAverage([param])
+    for value in (1.0, 2.0, 6.0):
+        with torch.no_grad():
+            param.fill_(value)
+        average.update()
+    assert torch.allclose(average.mean[0], torch.full((2,), 3.0))
+    with average.swapped_in():
+        assert torch.equal(param.detach(), torch.full((2,), 3.0))
+    assert torch.equal(param.detach(), torch.full((2,), 6.0))
+    other = ParameterAverage([torch.nn.Parameter(torch.zeros(2))])
+    other.load_state_dict(average.state_dict())
+    assert other.count == 3 and torch.equal(other.mean[0], average.mean[0])
+
+
+def _scripted_validation(monkeypatch, losses):
+    """Replace validation losses by a script; the test pass still runs for real."""
+    script = list(losses)
+    real = lm.evaluate
+
+    def evaluate(model, data, bptt, **kw):
+        if kw.get("description") == "valid":
+            return script.pop(0), 1
+        return real(model, data, bptt, **kw)
+
+    monkeypatch.setattr(lm, "evaluate", evaluate)
+
+
+def test_nt_asgd_switches_when_validation_stops_improving_and_stops_after_patience(
+        tmp_path, corpus, monkeypatch):
+    # nonmono 1: epoch 3 (6.0) is worse than epoch 1 (4.0) -> switch; averaged epochs then
+    # 6.1, 6.2, 6.3 are worse in a row -> with patience 2, stop after epoch 6 of 50
+    _scripted_validation(monkeypatch, [4.0, 5.0, 6.0, 6.1, 6.2, 6.3, 9.9])
+    cfg = _cfg(tmp_path, corpus, epochs=50, nonmono=1, asgd_patience=2, max_batches=3)
+    result = lm.train_lm(cfg, tmp_path / "run", device=CPU, quiet=True)
+    rows = _metrics(tmp_path / "run")
+    assert [r["asgd"] for r in rows] == [False] * 3 + [True] * 3
+    assert result["epochs"] == 6 and result["metrics"]["best_epoch"] == 1
+    assert result["metrics"]["valid_loss"] == 4.0 and result["metrics"]["valid_ppl"] == pytest.approx(math.exp(4))
+    log = (tmp_path / "run" / "log.txt").read_text()
+    assert "Switching to ASGD" in log and "breaking out of ASGD loop" in log
+
+
+def test_averaged_weights_are_validated_and_saved(tmp_path, corpus, monkeypatch):
+    _scripted_validation(monkeypatch, [4.0, 5.0, 6.0, 3.0])   # switch after 3, best at 4
+    cfg = _cfg(tmp_path, corpus, epochs=4, nonmono=1, max_batches=4)
+    lm.train_lm(cfg, tmp_path / "run", device=CPU, quiet=True)
+    run = RunDir(tmp_path / "run")
+    best, last = run.load(TRAIN.best), run.load(TRAIN.last)
+    assert best["epoch"] == 4 and last["averaging"]["count"] == 4     # 4 steps since the switch
+    names = [n for n, p in lm.build_model(cfg, len(best["vocab"])).named_parameters()]
+    for name, mean in zip(names, last["averaging"]["mean"]):
+        assert torch.equal(best["model"][name], mean)
+    assert not torch.equal(best["model"][names[0]], last["model"][names[0]])
+
+
+def test_train_finetune_eval_end_to_end(tmp_path, corpus):
+    cfg = _cfg(tmp_path, corpus, epochs=2, finetune_min_epochs=0, nonmono=1)
+    run = tmp_path / "run"
+    result = lm.train_lm(cfg, run, device=CPU, quiet=True)
+    m = result["metrics"]
+    assert set(m) == {"valid_loss", "valid_ppl", "test_loss", "test_ppl", "best_epoch"}
+    assert 1 < m["test_ppl"] < 13     # random words: about the uniform 11 (ten words and <eos>)
+    assert result["tokens_per_s"] > 0 and result["params"]["total"] > 0
+    assert json.loads((run / "results.json").read_text()) == result
+    assert (run / "vocab.txt").read_text().split() == RunDir(run).load(TRAIN.best)["vocab"]
+    rows = _metrics(run)
+    assert [r["epoch"] for r in rows] == [1, 2]
+    assert set(rows[0]) == {"epoch", "elapsed_s", "train_loss", "valid_loss", "valid_ppl", "lr", "asgd"}
+
+    evaluated = lm.eval_lm(run, device=CPU, quiet=True)
+    assert evaluated["ppl"] == pytest.approx(m["test_ppl"], rel=1e-9)
+    assert lm.eval_lm(run, device=CPU, split="valid", quiet=True)["loss"] == pytest.approx(m["valid_loss"])
+
+    trained = (run / "checkpoint_best.pt").read_bytes()
+    fine = lm.finetune_lm(run, device=CPU, overrides=["epochs=2"], quiet=True)
+    assert fine["task"] == "finetune-lm" and (run / FINETUNE.results).exists()
+    assert (run / "checkpoint_best.pt").read_bytes() == trained
+    assert [r["asgd"] for r in _metrics(run, FINETUNE.metrics)] == [True, True]
+    assert fine["metrics"]["valid_loss"] <= m["valid_loss"]
+    assert lm.eval_lm(run, device=CPU, finetuned=True, quiet=True)["ppl"] == \
+        pytest.approx(fine["metrics"]["test_ppl"], rel=1e-9)
+    with pytest.raises(SparseseqError, match="finished finetuning run"):
+        lm.finetune_lm(run, device=CPU, quiet=True)
+    with pytest.raises(SparseseqError, match="change only train"):
+        lm.finetune_lm(run, device=CPU, overrides=["nhid=32"], force=True, quiet=True)
+
+
+def test_overfit_stops_once_the_training_data_is_memorized(tmp_path):
+    folder = tmp_path / "cycle"
+    folder.mkdir()
+    (folder / "train.txt").write_text("a b c d e f g h\n" * 60)   # every word fixes the next
+    cfg = load_config("recite-dense", config_file=write_config(tmp_path / "c.yaml", folder),
+                      overrides=["dropout=0", "dropouth=0", "dropouti=0", "dropoute=0", "wdrop=0",
+                                 "alpha=0", "beta=0", "wdecay=0", "momentum=0.9", "lr_gamma=0.97",
+                                 "lr=5", "epochs=40", "batch_size=2"])
+    result = lm.overfit(cfg, tmp_path / "run", device=CPU, quiet=True)
+    m = result["metrics"]
+    assert m["epochs_to_memorize"] is not None and m["epochs_to_memorize"] < 40
+    assert m["train_acc"] > 1 - 1e-4 and result["epochs"] == m["epochs_to_memorize"]
+    rows = _metrics(tmp_path / "run")
+    assert set(rows[0]) == {"epoch", "elapsed_s", "train_loss", "train_ppl", "train_acc", "lr"}
+    assert rows[1]["lr"] == pytest.approx(5 * 0.97)
+    assert rows[0]["train_acc"] < rows[-1]["train_acc"]
+
+
+def test_bad_run_folders_are_user_errors(tmp_path, corpus):
+    with pytest.raises(SparseseqError, match="no finished train-lm run"):
+        lm.finetune_lm(tmp_path, device=CPU)
+    with pytest.raises(SparseseqError, match="run folder .* does not exist"):
+        lm.eval_lm(tmp_path / "nope", device=CPU)
+    cfg = _cfg(tmp_path, corpus, epochs=1, max_batches=2)
+    lm.train_lm(cfg, tmp_path / "run", device=CPU, quiet=True)
+    with pytest.raises(SparseseqError, match="already holds a finished training run"):
+        lm.train_lm(cfg, tmp_path / "run", device=CPU, quiet=True)
+    with pytest.raises(SparseseqError, match="unknown split 'dev': use train, valid, test"):
+        lm.eval_lm(tmp_path / "run", device=CPU, split="dev")
+    (tmp_path / "run" / "checkpoint_best.pt").write_bytes(b"\x00" * 10)
+    with pytest.raises(SparseseqError, match="corrupt"):
+        lm.eval_lm(tmp_path / "run", device=CPU)
+
+
+def test_resume_refuses_a_changed_config_or_changed_data(tmp_path, corpus):
+    cfg = _cfg(tmp_path, corpus, epochs=1, max_batches=2)
+    run = RunDir.open(tmp_path / "run", resume=False, force=False)
+    run.write_config(cfg)
+    other = load_config(config_file=tmp_path / "tiny.yaml", overrides=["nhid=32"])
+    with pytest.raises(SparseseqError, match="model.nhid differs"):
+        lm.train_lm(other, tmp_path / "run", device=CPU, resume=True, quiet=True)
+    (tmp_path / "run" / "vocab.txt").write_text("x\ny\n")
+    with pytest.raises(SparseseqError, match="another vocabulary"):
+        lm.train_lm(cfg, tmp_path / "run", device=CPU, resume=True, quiet=True)
