@@ -102,3 +102,17 @@ def test_layers_import_nothing_else_of_the_package():
             "print(bad); sys.exit(1 if bad else 0)")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_cuda_equals_cpu():
+    torch.manual_seed(0)
+    e = SparseEmbedding(5000, 5, blocks=3, density=0.5)   # non-monotonic starts
+    ids = torch.randint(0, 5000, (9, 4))
+    hidden = torch.randn(36, 5)
+    expected = (e(ids), e.decode(hidden, torch.zeros(5000)))
+    e.cuda()
+    got = (e(ids.cuda()), e.decode(hidden.cuda(), torch.zeros(5000, device="cuda")))
+    for a, b in zip(got, expected):
+        torch.testing.assert_close(a.cpu(), b, atol=1e-5, rtol=1e-5)
