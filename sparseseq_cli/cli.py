@@ -37,7 +37,8 @@ app = typer.Typer(
 )
 
 # ---- options shared by several subcommands -------------------------------------------
-DeviceOpt = Annotated[str, typer.Option(help="auto (CUDA when available), cpu, cuda or cuda:N.")]
+DeviceOpt = Annotated[str, typer.Option(help="auto (CUDA when available), cpu, cuda or cuda:N; under "
+                                              "torchrun, auto and cuda mean each process's own GPU.")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON only.")]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="Print errors only.")]
 
@@ -174,13 +175,10 @@ def finetune_lm(run_dir: RunDirArg, sets: SetOpt = None, epochs: EpochsOpt = Non
                 resume: ResumeOpt = False, force: ForceOpt = False, json_out: JsonOpt = False,
                 quiet: QuietOpt = False) -> None:
     """Finetune a trained run with averaged SGD into its *_finetune* files (the trained model stays)."""
-    from sparseseq_cli.devices import resolve_device
     from sparseseq_cli.training import lm
 
-    lm.print_result(lm.finetune_lm(run_dir, device=resolve_device(device), overrides=sets or (),
-                                   flags={"train.epochs": epochs, "train.max_batches": max_batches},
-                                   resume=resume, force=force, quiet=quiet or json_out),
-                    as_json=json_out, quiet=quiet)
+    lm.finetune_command(run_dir, sets, {"train.epochs": epochs, "train.max_batches": max_batches},
+                        device, resume, force, json_out, quiet)
 
 
 @app.command("eval-lm")

@@ -12,8 +12,10 @@ with learning-rate scaling, AR/TAR, clipping, optional parameter averaging and, 
 - ``overfit``: no validation; learning rate times ``lr_gamma`` per epoch, stop when the
   training accuracy exceeds 1 - ``memorize_eps``.
 
-The batch columns, their hidden state and the loop are kept apart so that a data-parallel
-rank could take a share of the columns.
+Under torchrun each rank trains on its share of the batch columns with their own hidden
+state (``training/distributed.py``): DDP averages the gradients, validation is summed over
+the ranks' shares of the columns, every decision (NT-ASGD's switch, stopping, the best
+model) follows from those shared numbers on every rank alike, and rank 0 writes the run.
 """
 from __future__ import annotations
 
@@ -36,10 +38,10 @@ from sparseseq_cli.corpora.vocab import Vocabulary
 from sparseseq_cli.errors import SparseseqError
 from sparseseq_cli.models.language_model import Hidden, LanguageModel
 from sparseseq_cli.training.averaging import ParameterAverage
+from sparseseq_cli.training.distributed import World, data_parallel
 from sparseseq_cli.training.progress import Progress
 from sparseseq_cli.training.runs import (CONFIG, FINETUNE, TRAIN, VOCAB, RunDir, RunFiles,
-                                         StopRequest, config_of, results_record, rng_state,
-                                         set_rng_state)
+                                         StopRequest, config_of, results_record)
 
 RULE = "-" * 89
 
@@ -83,6 +85,8 @@ class Session:
     seq_rng: random.Random = field(default_factory=random.Random)
     stop: Optional[StopRequest] = None
     started: float = field(default_factory=time.time)
+    world: World = field(default_factory=World)
+    net: Optional[torch.nn.Module] = None   # what a training step calls: the model, or DDP around it
 
     def elapsed(self) -> float:
         return self.state.elapsed_s + time.time() - self.started
@@ -104,8 +108,10 @@ def _detach(hidden: Hidden) -> Hidden:
 
 def train_epoch(s: Session, data: torch.Tensor, epoch: int, cursor: Optional[dict] = None,
                 count_correct: bool = False) -> EpochStats:
-    """One pass over the training columns ``data`` (rows, B), from ``cursor`` if given."""
-    t, model, optimizer = s.cfg.train, s.model, s.optimizer
+    """One pass over the training columns ``data`` (rows, B; a rank's share of them under
+    torchrun), from ``cursor`` if given; the returned loss, accuracy and tokens are the
+    whole batch's."""
+    t, model, optimizer, world = s.cfg.train, s.model, s.optimizer, s.world
     model.train()
     params = [p for p in model.parameters() if p.requires_grad]
     device = data.device
@@ -132,7 +138,7 @@ def train_epoch(s: Session, data: torch.Tensor, epoch: int, cursor: Optional[dic
     with s.progress.bar(f"epoch {epoch}", total) as bar:
         bar.advance(batch)
         while i < len(data) - 2 and (t.max_batches is None or batch < t.max_batches):
-            if s.stop is not None and s.stop.requested:
+            if s.stop is not None and world.stop_now(s.stop.requested, batch):
                 return EpochStats(math.nan, None, tokens, seconds + time.time() - start, where())
             # variable BPTT: mostly bptt, sometimes half, jittered; lr scaled to match
             bptt = t.bptt if s.seq_rng.random() < 0.95 else t.bptt / 2
@@ -142,7 +148,7 @@ def train_epoch(s: Session, data: torch.Tensor, epoch: int, cursor: Optional[dic
             y = data[i + 1:i + 1 + rows].reshape(-1)                # (rows*B,)
             for group in optimizer.param_groups:
                 group["lr"] = base_lr * seq_len / t.bptt
-            out = model(x, _detach(hidden))
+            out = s.net(x, _detach(hidden))
             hidden = out.hidden
             raw_loss = F.nll_loss(out.log_probs, y)
             loss = raw_loss
@@ -170,28 +176,34 @@ def train_epoch(s: Session, data: torch.Tensor, epoch: int, cursor: Optional[dic
             i += seq_len
             bar.advance()
             if batch % t.log_interval == 0:
-                cur = interval_loss.item() / interval_batches       # the only sync: per interval
+                # the only sync: per interval (ranks' means over equal shares: their mean)
+                cur = world.sum(interval_loss).item() / world.size / interval_batches
                 ms = (time.time() - interval_start) * 1000 / interval_batches
                 s.progress.status(f"| epoch {epoch:3d} | {batch:5d}/{total:5d} batches | lr {base_lr:02.2f} "
                                   f"| ms/batch {ms:5.2f} | loss {cur:5.2f} | ppl {math.exp(min(cur, 50)):8.2f}")
                 interval_loss.zero_()
                 interval_batches, interval_start = 0, time.time()
+    loss_total, correct_total, tokens = world.sum(torch.stack(
+        [loss_sum.double(), correct.double(), loss_sum.new_tensor(tokens, dtype=torch.float64)])).tolist()
+    tokens = int(tokens)
     if tokens == 0:
         raise SparseseqError("the training split gave no batches: use more data or a smaller batch_size")
-    accuracy = correct.item() / tokens if count_correct else None
-    return EpochStats(loss_sum.item() / tokens, accuracy, tokens, seconds + time.time() - start)
+    accuracy = correct_total / tokens if count_correct else None
+    return EpochStats(loss_total / tokens, accuracy, tokens, seconds + time.time() - start)
 
 
 @torch.no_grad()
 def evaluate(model: LanguageModel, data: torch.Tensor, bptt: int, *,
              max_batches: Optional[int] = None, progress: Optional[Progress] = None,
-             description: str = "eval") -> tuple[float, int]:
-    """Mean NLL per predicted token over ``data`` (rows, B), in chunks of ``bptt`` rows."""
+             description: str = "eval", world: World = World()) -> tuple[float, int]:
+    """Mean NLL per predicted token over ``data`` (rows, B), in chunks of ``bptt`` rows;
+    under torchrun ``data`` is the rank's share of the columns (maybe none) and the losses
+    are summed over the ranks."""
     model.eval()
     hidden = model.init_hidden(data.size(1))
     total = torch.zeros((), dtype=torch.float64, device=data.device)
     count = 0
-    starts = range(0, len(data) - 1, bptt)
+    starts = range(0, len(data) - 1, bptt) if data.size(1) else range(0)
     if max_batches is not None:
         starts = starts[:max_batches]
     with (progress.bar(description, len(starts)) if progress else nullcontext()) as bar:
@@ -204,7 +216,8 @@ def evaluate(model: LanguageModel, data: torch.Tensor, bptt: int, *,
             count += y.numel()
             if bar is not None:
                 bar.advance()
-    return total.item() / count, count
+    total, count = world.sum(torch.stack([total, total.new_tensor(count)])).tolist()
+    return total / count, int(count)
 
 
 # ---- checkpoints ------------------------------------------------------------------------------
@@ -215,18 +228,56 @@ def _model_record(s: Session, vocab: list[str], kind: str) -> dict[str, Any]:
 
 def _save_last(run: RunDir, s: Session, vocab: list[str], kind: str,
                cursor: Optional[dict] = None) -> None:
+    """Every rank takes part (the cursor and generators are gathered); rank 0 writes."""
+    cursor = _whole_batch_cursor(s.world, cursor)
+    rngs = s.world.rng_record()
+    if not run.writer:
+        return
     state = dataclasses.replace(s.state, elapsed_s=s.elapsed())
     run.save(run.files.last, {
         **_model_record(s, vocab, kind),
         "optimizer": s.optimizer.state_dict(),
         "averaging": None if s.average is None else s.average.state_dict(),
         "state": dataclasses.asdict(state), "seq_rng": s.seq_rng.getstate(),
-        "rng": rng_state(), "cursor": cursor})
+        **rngs, "cursor": cursor})
+
+
+def _whole_batch_cursor(world: World, cursor: Optional[dict]) -> Optional[dict]:
+    """The ranks' cursors as one process's: hidden states side by side in column order,
+    counts summed, so any number of ranks (or one process) can resume from it; each rank's
+    own counts are kept in ``ranks`` so that as many ranks resume exactly."""
+    if cursor is None or not world.distributed:
+        return cursor
+    counts = ("tokens", "loss_sum", "correct")
+    ranks = world.gather({"hidden": [(h.cpu(), c.cpu()) for h, c in cursor["hidden"]],
+                          "tokens": cursor["tokens"], "loss_sum": cursor["loss_sum"].cpu(),
+                          "correct": cursor["correct"].cpu()})
+    hidden = [tuple(torch.cat([r["hidden"][layer][part] for r in ranks], dim=1) for part in (0, 1))
+              for layer in range(len(cursor["hidden"]))]
+    return {**cursor, "hidden": hidden, **{k: sum(r[k] for r in ranks) for k in counts},
+            "ranks": [{k: r[k] for k in counts} for r in ranks]}
+
+
+def _rank_cursor(world: World, cursor: Optional[dict]) -> Optional[dict]:
+    """This rank's part of a saved cursor: its columns' hidden state, and its own counts
+    (rank 0 takes the sums when the checkpoint has another number of ranks)."""
+    if cursor is None or not world.distributed:
+        return cursor
+    ranks = cursor.get("ranks")
+    if ranks is not None and len(ranks) == world.size:
+        own = ranks[world.rank]
+    elif world.is_main:
+        own = cursor
+    else:
+        own = {"tokens": 0, "loss_sum": torch.zeros_like(cursor["loss_sum"]),
+               "correct": torch.zeros_like(cursor["correct"])}
+    return {**cursor, **own,
+            "hidden": [(world.shard_columns(h), world.shard_columns(c)) for h, c in cursor["hidden"]]}
 
 
 def _restore(run: RunDir, s: Session) -> Optional[dict]:
     """Load the phase's last checkpoint into the session; returns a mid-epoch cursor if any."""
-    ckpt = run.load(run.files.last)
+    ckpt = s.world.on_main(lambda: run.load(run.files.last))
     try:
         s.model.load_state_dict(ckpt["model"])
         s.optimizer.load_state_dict(ckpt["optimizer"])
@@ -239,10 +290,10 @@ def _restore(run: RunDir, s: Session) -> Optional[dict]:
     except (KeyError, RuntimeError, ValueError, TypeError) as err:
         raise SparseseqError(f"checkpoint {run.path / run.files.last} does not fit this run "
                              f"({err.__class__.__name__}): start over with --force") from None
-    set_rng_state(ckpt["rng"])
+    s.world.restore_rng(ckpt, s.cfg.train.seed)
     s.started = time.time()
     run.trim_metrics(s.state.epoch)
-    return ckpt["cursor"]
+    return _rank_cursor(s.world, ckpt["cursor"])
 
 
 # ---- shared set-up ------------------------------------------------------------------------------
@@ -271,22 +322,34 @@ def _same_config(saved: LMConfig, given: LMConfig, path: Path) -> None:
                     f"(saved {value!r}, given {b[section][key]!r}): drop the change, or --force to start over")
 
 
-def _open_phase(cfg: LMConfig, path: Path, resume: bool, force: bool) -> RunDir:
-    run = RunDir.open(path, resume=resume, force=force)
-    if run.resuming:
-        _same_config(run.read_config(), cfg, path)
-    else:
-        run.write_config(cfg)
-    return run
+def _open_phase(cfg: LMConfig, path: Path, resume: bool, force: bool, world: World) -> RunDir:
+    """Rank 0 applies the start rules and writes the config; the other ranks get a copy of
+    the run that leaves the writing to it."""
+    world.check_columns(cfg.train.batch_size)   # before the run folder is made
+
+    def open_run() -> RunDir:
+        run = RunDir.open(path, resume=resume, force=force)
+        if run.resuming:
+            _same_config(run.read_config(), cfg, path)
+        else:
+            run.write_config(cfg)
+        return run
+
+    return world.open_run(open_run)
 
 
-def _load_corpus(cfg: LMConfig, run: RunDir, splits: tuple[str, ...]) -> LMCorpus:
+def _load_corpus(cfg: LMConfig, run: RunDir, splits: tuple[str, ...], world: World) -> LMCorpus:
     corpus = load_lm_corpus(cfg.data.path, cfg.data.vocab_order, corpus_seed=cfg.data.corpus_seed,
                             splits=splits)
-    if run.resuming and run.has(VOCAB) and \
-            Vocabulary.load(run.path / VOCAB).words != corpus.vocab.words:
-        raise SparseseqError(f"the data at {cfg.data.path} gives another vocabulary than {run.path / VOCAB}: "
-                             f"resume with the data the run started with, or --force to start over")
+
+    def check_vocabulary() -> None:
+        if run.resuming and run.has(VOCAB) and \
+                Vocabulary.load(run.path / VOCAB).words != corpus.vocab.words:
+            raise SparseseqError(f"the data at {cfg.data.path} gives another vocabulary than "
+                                 f"{run.path / VOCAB}: resume with the data the run started with, "
+                                 f"or --force to start over")
+
+    world.on_main(check_vocabulary)
     run.write_vocab(corpus.vocab.words)
     return corpus
 
@@ -303,12 +366,20 @@ def _describe(s: Session, corpus: LMCorpus, device: torch.device) -> None:
         g = rnn.geometry
         p.line(f"  LSTM layer {l}: {g.input_size} -> {g.hidden_size}, k={g.k}, "
                f"input density {g.density:.4f}, params {g.params:,}")
+    w, columns = s.world, s.cfg.train.batch_size
+    if w.distributed:
+        p.line(f"data parallel: {w.size} processes ({w.backend}), {columns // w.size} of the "
+               f"{columns} batch columns each")
 
 
-def _new_session(cfg: LMConfig, model: LanguageModel, progress: Progress) -> Session:
+def _new_session(cfg: LMConfig, model: LanguageModel, progress: Progress, world: World) -> Session:
+    """The session of a freshly built ``model``; under torchrun DDP wraps it (all ranks then
+    hold rank 0's weights) and each rank gets its own dropout stream."""
     t = cfg.train
     optimizer = torch.optim.SGD(model.parameters(), lr=t.lr, momentum=t.momentum, weight_decay=t.wdecay)
-    return Session(cfg, model, optimizer, progress, seq_rng=random.Random(t.seed))
+    world.seed_dropout(t.seed)
+    return Session(cfg, model, optimizer, progress, seq_rng=random.Random(t.seed), world=world,
+                   net=world.wrap(model))
 
 
 def _epoch_or_interrupt(run: RunDir, s: Session, vocab: list[str], kind: str, data: torch.Tensor,
@@ -326,17 +397,22 @@ def _epoch_or_interrupt(run: RunDir, s: Session, vocab: list[str], kind: str, da
 
 
 def _test(run: RunDir, s: Session, test_data: torch.Tensor, name: str) -> float:
-    if not run.has(name):
-        raise SparseseqError(f"no model was saved in {run.path}: the validation loss was never "
-                             f"finite (diverged?); lower train.lr and start over with --force")
-    s.model.load_state_dict(run.load(name)["model"])
-    t = s.cfg.train
-    test_loss, _ = evaluate(s.model, test_data, t.bptt, max_batches=t.max_batches,
-                            progress=s.progress, description="test")
-    s.progress.line("=" * 89)
-    s.progress.line(f"| End of training | test loss {test_loss:5.2f} | test ppl {math.exp(test_loss):8.2f}")
-    s.progress.line("=" * 89)
-    return test_loss
+    """The saved best model's test loss; under torchrun rank 0 computes it alone (the test
+    batch is usually a single column) and tells the others."""
+    def test() -> float:
+        if not run.has(name):
+            raise SparseseqError(f"no model was saved in {run.path}: the validation loss was never "
+                                 f"finite (diverged?); lower train.lr and start over with --force")
+        s.model.load_state_dict(run.load(name)["model"])
+        t = s.cfg.train
+        test_loss, _ = evaluate(s.model, test_data, t.bptt, max_batches=t.max_batches,
+                                progress=s.progress, description="test")
+        s.progress.line("=" * 89)
+        s.progress.line(f"| End of training | test loss {test_loss:5.2f} | test ppl {math.exp(test_loss):8.2f}")
+        s.progress.line("=" * 89)
+        return test_loss
+
+    return s.world.on_main(test)
 
 
 def _results(kind: str, s: Session, run: RunDir, device: torch.device,
@@ -367,21 +443,22 @@ def _epoch_line(epoch: int, seconds: float, val_loss: float) -> str:
 
 # ---- train-lm ------------------------------------------------------------------------------------
 def train_lm(cfg: LMConfig, path: Path, *, device: torch.device, resume: bool = False,
-             force: bool = False, quiet: bool = False, stream=None) -> dict[str, Any]:
-    """AWD-LSTM training with NT-ASGD; returns the results.json record."""
+             force: bool = False, quiet: bool = False, stream=None, world: World = World()) -> dict[str, Any]:
+    """AWD-LSTM training with NT-ASGD; returns the results.json record. Under torchrun
+    ``world`` is this rank's place (see :func:`data_parallel`)."""
     kind = "train-lm"
-    run = _open_phase(cfg, path, resume, force)
-    progress = Progress(quiet=quiet, log=run.log, stream=stream)
+    run = _open_phase(cfg, path, resume, force, world)
+    progress = Progress(quiet=quiet or not world.is_main, log=run.log, stream=stream)
     t = cfg.train
     torch.manual_seed(t.seed)
-    corpus = _load_corpus(cfg, run, ("train", "valid", "test"))
+    corpus = _load_corpus(cfg, run, ("train", "valid", "test"), world)
     vocab = corpus.vocab.words
-    s = _new_session(cfg, build_model(cfg, len(vocab)).to(device), progress)
-    train_data = batchify(corpus.splits["train"], t.batch_size).to(device)
-    valid_data = batchify(corpus.splits["valid"], t.eval_batch_size).to(device)
+    s = _new_session(cfg, build_model(cfg, len(vocab)).to(device), progress, world)
+    train_data = world.shard_columns(batchify(corpus.splits["train"], t.batch_size)).to(device)
+    valid_data = world.split_columns(batchify(corpus.splits["valid"], t.eval_batch_size)).to(device)
     test_data = batchify(corpus.splits["test"], t.test_batch_size).to(device)
     cursor = None
-    if run.resuming and run.has(TRAIN.last):
+    if run.resuming and world.on_main(lambda: run.has(TRAIN.last)):
         cursor = _restore(run, s)
         progress.line(f"resuming {run.path} after epoch {s.state.epoch}"
                       + (" (mid-epoch)" if cursor else ""))
@@ -396,7 +473,7 @@ def train_lm(cfg: LMConfig, path: Path, *, device: torch.device, resume: bool = 
             averaged = s.average is not None
             with s.average.swapped_in() if averaged else nullcontext():
                 val_loss, _ = evaluate(s.model, valid_data, t.bptt, max_batches=t.max_batches,
-                                       progress=progress, description="valid")
+                                       progress=progress, description="valid", world=world)
                 progress.line(RULE)
                 progress.line(_epoch_line(epoch, stats.seconds, val_loss))
                 progress.line(RULE)
@@ -432,39 +509,45 @@ def train_lm(cfg: LMConfig, path: Path, *, device: torch.device, resume: bool = 
 # ---- finetune-lm ---------------------------------------------------------------------------------
 def finetune_lm(path: Path, *, device: torch.device, overrides: Iterable[str] = (),
                 flags: Optional[Mapping[str, Any]] = None, resume: bool = False, force: bool = False,
-                quiet: bool = False, stream=None) -> dict[str, Any]:
+                quiet: bool = False, stream=None, world: World = World()) -> dict[str, Any]:
     """Averaged SGD from the best trained model, into the ``*_finetune*`` files."""
     kind = "finetune-lm"
     path = Path(path)
-    trained = RunDir(path, TRAIN)
-    if not trained.finished():
-        raise SparseseqError(f"{path} holds no finished train-lm run (no results.json): train it "
-                             f"first, or --resume its training")
-    best = trained.load(TRAIN.best)
-    saved = config_of(best, str(path / TRAIN.best))
-    cfg = load_config(config_file=path / CONFIG, overrides=overrides, flags=flags, task="lm")
-    if config_to_dict(cfg)["model"] != config_to_dict(saved)["model"] or cfg.data != saved.data:
-        raise SparseseqError("finetune-lm keeps the trained model and data: change only train.* keys")
-    run = RunDir.open(path, resume=resume, force=force, files=FINETUNE)
-    progress = Progress(quiet=quiet, log=run.log, stream=stream)
+
+    def trained_model() -> tuple[dict[str, Any], LMConfig]:
+        trained = RunDir(path, TRAIN)
+        if not trained.finished():
+            raise SparseseqError(f"{path} holds no finished train-lm run (no results.json): train it "
+                                 f"first, or --resume its training")
+        best = trained.load(TRAIN.best)
+        saved = config_of(best, str(path / TRAIN.best))
+        cfg = load_config(config_file=path / CONFIG, overrides=overrides, flags=flags, task="lm")
+        if config_to_dict(cfg)["model"] != config_to_dict(saved)["model"] or cfg.data != saved.data:
+            raise SparseseqError("finetune-lm keeps the trained model and data: change only train.* keys")
+        return best, cfg
+
+    best, cfg = world.on_main(trained_model)
+    world.check_columns(cfg.train.batch_size)
+    run = world.open_run(lambda: RunDir.open(path, resume=resume, force=force, files=FINETUNE))
+    progress = Progress(quiet=quiet or not world.is_main, log=run.log, stream=stream)
     t = cfg.train
     torch.manual_seed(t.seed)
     vocab = list(best["vocab"])
     corpus = load_lm_corpus(cfg.data.path, vocab=Vocabulary(vocab), corpus_seed=cfg.data.corpus_seed)
     model = build_model(cfg, len(vocab))
     model.load_state_dict(best["model"])
-    s = _new_session(cfg, model.to(device), progress)
-    train_data = batchify(corpus.splits["train"], t.batch_size).to(device)
-    valid_data = batchify(corpus.splits["valid"], t.eval_batch_size).to(device)
+    s = _new_session(cfg, model.to(device), progress, world)
+    train_data = world.shard_columns(batchify(corpus.splits["train"], t.batch_size)).to(device)
+    valid_data = world.split_columns(batchify(corpus.splits["valid"], t.eval_batch_size)).to(device)
     test_data = batchify(corpus.splits["test"], t.test_batch_size).to(device)
     cursor = None
-    if run.resuming and run.has(FINETUNE.last):
+    if run.resuming and world.on_main(lambda: run.has(FINETUNE.last)):
         cursor = _restore(run, s)
         progress.line(f"resuming finetuning of {path} after epoch {s.state.epoch}")
     else:
         progress.line(f"finetuning {path / TRAIN.best} (epoch {best['epoch']}) into {FINETUNE.best}")
         s.state.best_val_loss, _ = evaluate(s.model, valid_data, t.bptt, max_batches=t.max_batches,
-                                            progress=progress, description="valid")
+                                            progress=progress, description="valid", world=world)
         progress.line(f"| start | valid loss {s.state.best_val_loss:5.2f} | "
                       f"valid ppl {_ppl(s.state.best_val_loss):8.2f}")
         run.save(FINETUNE.best, {**_model_record(s, vocab, kind), "epoch": 0,
@@ -478,7 +561,7 @@ def finetune_lm(path: Path, *, device: torch.device, overrides: Iterable[str] = 
             cursor = None
             with s.average.swapped_in():
                 val_loss, _ = evaluate(s.model, valid_data, t.bptt, max_batches=t.max_batches,
-                                       progress=progress, description="valid")
+                                       progress=progress, description="valid", world=world)
                 progress.line(RULE)
                 progress.line(_epoch_line(epoch, stats.seconds, val_loss))
                 progress.line(RULE)
@@ -507,19 +590,19 @@ def finetune_lm(path: Path, *, device: torch.device, overrides: Iterable[str] = 
 
 # ---- overfit ("learning to recite") ----------------------------------------------------------------
 def overfit(cfg: LMConfig, path: Path, *, device: torch.device, resume: bool = False,
-            force: bool = False, quiet: bool = False, stream=None) -> dict[str, Any]:
+            force: bool = False, quiet: bool = False, stream=None, world: World = World()) -> dict[str, Any]:
     """Memorize the training split; per epoch train perplexity and accuracy (Table 3)."""
     kind = "overfit"
-    run = _open_phase(cfg, path, resume, force)
-    progress = Progress(quiet=quiet, log=run.log, stream=stream)
+    run = _open_phase(cfg, path, resume, force, world)
+    progress = Progress(quiet=quiet or not world.is_main, log=run.log, stream=stream)
     t = cfg.train
     torch.manual_seed(t.seed)
-    corpus = _load_corpus(cfg, run, ("train",))
+    corpus = _load_corpus(cfg, run, ("train",), world)
     vocab = corpus.vocab.words
-    s = _new_session(cfg, build_model(cfg, len(vocab)).to(device), progress)
-    train_data = batchify(corpus.splits["train"], t.batch_size).to(device)
+    s = _new_session(cfg, build_model(cfg, len(vocab)).to(device), progress, world)
+    train_data = world.shard_columns(batchify(corpus.splits["train"], t.batch_size)).to(device)
     cursor = None
-    if run.resuming and run.has(TRAIN.last):
+    if run.resuming and world.on_main(lambda: run.has(TRAIN.last)):
         cursor = _restore(run, s)
         progress.line(f"resuming {run.path} after epoch {s.state.epoch}")
     else:
@@ -585,18 +668,31 @@ def eval_lm(path: Path, *, device: torch.device, split: str = "test", batch_size
 # ---- command-line glue ---------------------------------------------------------------------------
 def run_command(phase, preset, config_file, sets, save, resume, force, device, print_config,
                 as_json, quiet, flags) -> None:
-    """train-lm and overfit: resolve the config and run folder, then run ``phase``."""
+    """train-lm and overfit: resolve the config and run folder, then run ``phase`` (in every
+    process under torchrun; rank 0 prints)."""
     from sparseseq_cli.config import dump_config
-    from sparseseq_cli.devices import resolve_device
 
-    cfg, path = resolve_run(preset, str(config_file) if config_file else None, sets or (), flags,
-                            str(save) if save else None, resume)
-    if print_config:
-        print(dump_config(cfg), end="")
-        return
-    record = phase(cfg, path, device=resolve_device(device), resume=resume, force=force,
-                   quiet=quiet or as_json)
-    print_result(record, as_json=as_json, quiet=quiet)
+    with data_parallel(device) as world:
+        cfg, path = world.on_main(lambda: resolve_run(
+            preset, str(config_file) if config_file else None, sets or (), flags,
+            str(save) if save else None, resume))
+        if print_config:
+            if world.is_main:
+                print(dump_config(cfg), end="")
+            return
+        record = phase(cfg, path, device=world.device, resume=resume, force=force,
+                       quiet=quiet or as_json, world=world)
+        if world.is_main:
+            print_result(record, as_json=as_json, quiet=quiet)
+
+
+def finetune_command(run_dir, sets, flags, device, resume, force, as_json, quiet) -> None:
+    """finetune-lm (in every process under torchrun; rank 0 prints)."""
+    with data_parallel(device) as world:
+        record = finetune_lm(run_dir, device=world.device, overrides=sets or (), flags=flags,
+                             resume=resume, force=force, quiet=quiet or as_json, world=world)
+        if world.is_main:
+            print_result(record, as_json=as_json, quiet=quiet)
 
 
 def print_result(record: dict[str, Any], *, as_json: bool, quiet: bool) -> None:

@@ -73,6 +73,9 @@ class RunDir:
         self.path = Path(path)
         self.files = files
         self.resuming = False  # set by open(): continue from the phase's last checkpoint
+        # False on the data-parallel ranks other than 0: they share rank 0's folder and
+        # leave every write to it
+        self.writer = True
 
     # ---- starting ------------------------------------------------------------------
     @classmethod
@@ -128,6 +131,8 @@ class RunDir:
 
     # ---- config and vocabulary -----------------------------------------------------
     def write_config(self, cfg: Config) -> None:
+        if not self.writer:
+            return
         text = dump_config(cfg)
         _atomic_write(self.path / CONFIG, lambda p: p.write_text(text, encoding="utf-8"))
 
@@ -137,15 +142,21 @@ class RunDir:
         return load_config(config_file=self.path / CONFIG)
 
     def write_vocab(self, words: Iterable[str]) -> None:
+        if not self.writer:
+            return
         text = "".join(w + "\n" for w in words)
         _atomic_write(self.path / VOCAB, lambda p: p.write_text(text, encoding="utf-8"))
 
     # ---- logs and metrics ----------------------------------------------------------
     def log(self, line: str) -> None:
+        if not self.writer:
+            return
         with open(self.path / LOG, "a", encoding="utf-8") as f:
             f.write(line + "\n")
 
     def append_metrics(self, record: dict[str, Any]) -> None:
+        if not self.writer:
+            return
         with open(self.path / self.files.metrics, "a", encoding="utf-8") as f:
             f.write(json.dumps(record) + "\n")
 
@@ -157,11 +168,15 @@ class RunDir:
 
     def trim_metrics(self, last_epoch: int) -> None:
         """Drop epochs after ``last_epoch`` (written before a kill, but not checkpointed)."""
+        if not self.writer:
+            return
         kept = [r for r in self.read_metrics() if r["epoch"] <= last_epoch]
         text = "".join(json.dumps(r) + "\n" for r in kept)
         _atomic_write(self.path / self.files.metrics, lambda p: p.write_text(text, encoding="utf-8"))
 
     def write_results(self, record: dict[str, Any]) -> None:
+        if not self.writer:
+            return
         text = json.dumps(record, indent=2) + "\n"
         _atomic_write(self.path / self.files.results, lambda p: p.write_text(text, encoding="utf-8"))
 
@@ -177,6 +192,8 @@ class RunDir:
         return (self.path / name).exists()
 
     def save(self, name: str, state: dict[str, Any]) -> None:
+        if not self.writer:
+            return
         state = {"format": CHECKPOINT_FORMAT, **state}
         _atomic_write(self.path / name, lambda p: torch.save(state, p))
 

@@ -6,6 +6,12 @@ over real tokens), then dev accuracy; the model with the best dev accuracy is ke
 and of the best-dev model, on dev and (when there is a test split) test, over all tokens
 and over tokens other than ``-NONE-``. ``--resume`` continues from the last finished epoch
 with model, optimizer, random generators and the best-so-far intact.
+
+Under torchrun every rank takes every size-th sentence of each training batch (the batch
+is sorted by length, so the shares get about equal tokens), weighs its mean loss by its
+share of the batch's tokens, and the gradients are summed over the ranks: one step equals
+the single-process step on the whole batch. The ranks evaluate disjoint sets of batches
+and add up the counts, which gives exactly the single-process accuracies.
 """
 from __future__ import annotations
 
@@ -26,12 +32,11 @@ from sparseseq_cli.corpora.conll import TaggedCorpus, check_tags, corpus_from_pa
 from sparseseq_cli.corpora.tag_batches import (Batch, build_vocabulary, encode,
                                                eval_batches, none_tag_id, train_batches)
 from sparseseq_cli.corpora.vocab import Vocabulary
-from sparseseq_cli.devices import resolve_device
 from sparseseq_cli.errors import SparseseqError
 from sparseseq_cli.models.tagger import Tagger, real_tokens
+from sparseseq_cli.training.distributed import World, data_parallel
 from sparseseq_cli.training.progress import Progress
-from sparseseq_cli.training.runs import (CONFIG, TRAIN, RunDir, StopRequest, config_of, results_record,
-                                         rng_state, set_rng_state)
+from sparseseq_cli.training.runs import CONFIG, TRAIN, RunDir, StopRequest, config_of, results_record
 
 TASK = "train-pos"
 
@@ -78,24 +83,45 @@ def make_optimizer(cfg: POSConfig, model: Tagger) -> torch.optim.Optimizer:
 
 
 # ---- one pass ------------------------------------------------------------------------------
+def _share(batch: Batch, world: World) -> Optional[Batch]:
+    """This rank's sentences of ``batch``: every size-th column from its rank on, trimmed to
+    the longest of them; None when the batch has fewer sentences than there are ranks and
+    this rank gets none."""
+    if not world.distributed:
+        return batch
+    columns = torch.arange(world.rank, batch.lengths.numel(), world.size)
+    if not columns.numel():
+        return None
+    lengths = batch.lengths[columns]
+    steps = int(lengths[0])
+    return Batch(batch.ids[:steps, columns], batch.tags[:steps, columns], lengths)
+
+
 def train_epoch(model: Tagger, optimizer: torch.optim.Optimizer, batches: list[Batch],
-                device: torch.device, bar=None, stop: Optional[StopRequest] = None) -> Optional[float]:
+                device: torch.device, bar=None, stop: Optional[StopRequest] = None,
+                world: World = World()) -> Optional[float]:
     """Mean over batches of the batch's mean token cross-entropy (the original's train loss);
     None when a stop was requested before the pass ended."""
     model.train()
+    params = list(model.parameters())
     total = torch.zeros((), device=device)
-    for batch in batches:
-        if stop is not None and stop.requested:
+    for step, batch in enumerate(batches):
+        if stop is not None and world.stop_now(stop.requested, step):
             return None
-        batch = batch.to(device)
+        share = _share(batch, world)
         optimizer.zero_grad(set_to_none=True)
-        loss = F.cross_entropy(model(batch.ids, batch.lengths), real_tokens(batch.tags, batch.lengths))
-        loss.backward()
+        if share is not None:
+            share = share.to(device)
+            loss = F.cross_entropy(model(share.ids, share.lengths), real_tokens(share.tags, share.lengths))
+            # the ranks' parts of the batch's mean (times 1.0 in a single process)
+            loss = loss * (share.tokens / batch.tokens)
+            loss.backward()
+            total += loss.detach()
+        world.sum_gradients(params)
         optimizer.step()
-        total += loss.detach()
         if bar is not None:
             bar.advance()
-    return total.item() / max(len(batches), 1)
+    return world.sum(total).item() / max(len(batches), 1)
 
 
 @dataclass(frozen=True)
@@ -115,18 +141,20 @@ class Accuracy:
 
 
 @torch.no_grad()
-def evaluate(model: Tagger, batches: list[Batch], device: torch.device, none_id: Optional[int]) -> Accuracy:
-    """Token accuracy over all tokens, and over tokens whose gold tag is not ``-NONE-``."""
+def evaluate(model: Tagger, batches: list[Batch], device: torch.device, none_id: Optional[int],
+             world: World = World()) -> Accuracy:
+    """Token accuracy over all tokens, and over tokens whose gold tag is not ``-NONE-``
+    (under torchrun each rank counts every size-th batch, and the counts are added)."""
     model.eval()
     counts = torch.zeros(4, dtype=torch.long, device=device)
-    for batch in batches:
+    for batch in batches[world.rank::world.size]:
         batch = batch.to(device)
         gold = real_tokens(batch.tags, batch.lengths)
         hit = model(batch.ids, batch.lengths).argmax(dim=1) == gold
         real = gold != none_id if none_id is not None else torch.ones_like(hit)
         counts += torch.stack([hit.sum(), hit.new_tensor(hit.numel(), dtype=torch.long),
                                (hit & real).sum(), real.sum()])
-    return Accuracy(*counts.tolist())
+    return Accuracy(*world.sum(counts).tolist())
 
 
 # ---- the run ---------------------------------------------------------------------------------
@@ -173,15 +201,16 @@ def _prepare(cfg: POSConfig, run: RunDir, saved: Optional[dict]) -> tuple[Vocabu
 
 
 def _final_metrics(model: Tagger, run: RunDir, eval_sets: dict, device: torch.device,
-                   none_id: Optional[int], last_dev: Accuracy, state: TrainingState) -> dict[str, Any]:
+                   none_id: Optional[int], last_dev: Accuracy, state: TrainingState,
+                   world: World) -> dict[str, Any]:
     """After the last epoch (the original's number) and with the best-dev model."""
     def test_figures(prefix: str, suffix: str) -> dict[str, Optional[float]]:
-        result = evaluate(model, eval_sets["test"], device, none_id) if "test" in eval_sets else None
+        result = evaluate(model, eval_sets["test"], device, none_id, world) if "test" in eval_sets else None
         return {f"{prefix}acc{suffix}": result.acc if result else None,
                 f"{prefix}acc_no_none{suffix}": result.acc_no_none if result else None}
 
     metrics = {"dev_acc": last_dev.acc, "dev_acc_no_none": last_dev.acc_no_none, **test_figures("test_", "")}
-    model.load_state_dict(run.load(TRAIN.best)["model"])
+    model.load_state_dict(world.on_main(lambda: run.load(TRAIN.best))["model"])
     return {**metrics, "best_epoch": state.best_epoch, "best_dev_acc": state.best_dev_acc,
             **test_figures("test_", "_at_best")}
 
@@ -200,22 +229,27 @@ def _one_cpu_thread(device: torch.device):
 
 
 def train_pos(cfg: POSConfig, path: Path, *, device: torch.device, resume: bool = False,
-              force: bool = False, quiet: bool = False, stream: Optional[TextIO] = None) -> dict[str, Any]:
-    """Train (or resume) a tagger in the run folder ``path``; returns the results.json record."""
+              force: bool = False, quiet: bool = False, stream: Optional[TextIO] = None,
+              world: World = World()) -> dict[str, Any]:
+    """Train (or resume) a tagger in the run folder ``path``; returns the results.json record.
+    Under torchrun ``world`` is this rank's place (see :func:`data_parallel`)."""
     with _one_cpu_thread(device):
-        return _train_pos(cfg, path, device=device, resume=resume, force=force, quiet=quiet, stream=stream)
+        return _train_pos(cfg, path, device=device, resume=resume, force=force, quiet=quiet,
+                          stream=stream, world=world)
 
 
 def _train_pos(cfg: POSConfig, path: Path, *, device: torch.device, resume: bool, force: bool,
-               quiet: bool, stream: Optional[TextIO]) -> dict[str, Any]:
-    run = RunDir.open(path, resume=resume, force=force)
-    progress = Progress(quiet=quiet, log=run.log, stream=stream)
-    saved = run.load(TRAIN.last) if run.resuming else None
+               quiet: bool, stream: Optional[TextIO], world: World) -> dict[str, Any]:
+    run = world.open_run(lambda: RunDir.open(path, resume=resume, force=force))
+    progress = Progress(quiet=quiet or not world.is_main, log=run.log, stream=stream)
+    saved = world.on_main(lambda: run.load(TRAIN.last)) if run.resuming else None
     vocab, tags, splits = _prepare(cfg, run, saved)
     none_id = none_tag_id(tags)
 
     torch.manual_seed(cfg.train.seed)
     model = build_tagger(cfg, len(vocab), len(tags)).to(device)
+    world.broadcast_parameters(model)
+    world.seed_dropout(cfg.train.seed)
     optimizer = make_optimizer(cfg, model)
     batching = torch.Generator().manual_seed(cfg.train.seed)
     state = TrainingState()
@@ -224,7 +258,7 @@ def _train_pos(cfg: POSConfig, path: Path, *, device: torch.device, resume: bool
         model.load_state_dict(saved["model"])
         optimizer.load_state_dict(saved["optimizer"])
         batching.set_state(saved["batching"])
-        set_rng_state(saved["rng"])
+        world.restore_rng(saved, cfg.train.seed)
         state = TrainingState(**saved["state"])
         run.trim_metrics(state.epoch)
         progress.line(f"| resuming {run.path} after epoch {state.epoch}")
@@ -235,6 +269,9 @@ def _train_pos(cfg: POSConfig, path: Path, *, device: torch.device, resume: bool
                       f"{len(vocab):,} ({cfg.data.vocab_order.value}) | {len(tags)} tags | sentences "
                       + ", ".join(f"{k} {len(v):,}" for k, v in splits.items()))
         progress.line("| parameters " + ", ".join(f"{k} {v:,}" for k, v in params.items()))
+        if world.distributed:
+            progress.line(f"| data parallel: {world.size} processes ({world.backend}), each takes "
+                          f"one sentence in {world.size} of every batch")
         majority = int(torch.bincount(torch.cat(splits["train"].tags)).argmax())
         share = float((torch.cat(splits["valid"].tags) == majority).float().mean())
         progress.line(f"| baseline: the most frequent training tag ({tags[majority]}) everywhere "
@@ -250,13 +287,13 @@ def _train_pos(cfg: POSConfig, path: Path, *, device: torch.device, resume: bool
             batches = train_batches(splits["train"], cfg.train.batch_size, batching)
             batches = batches[:cfg.train.max_batches] if cfg.train.max_batches else batches
             with progress.bar(f"epoch {epoch}", len(batches)) as bar:
-                loss = train_epoch(model, optimizer, batches, device, bar, stop)
+                loss = train_epoch(model, optimizer, batches, device, bar, stop, world)
             if loss is None:
                 progress.line(f"| stopped during epoch {epoch}")
                 raise TrainingInterrupted(f"stopped during epoch {epoch}: `sparseseq train-pos "
                                           f"--resume --save {run.path}` continues after epoch {state.epoch}")
             train_s = time.perf_counter() - start
-            last_dev = evaluate(model, eval_sets["valid"], device, none_id)
+            last_dev = evaluate(model, eval_sets["valid"], device, none_id, world)
             state.epoch, state.train_s = epoch, state.train_s + train_s
             state.train_tokens += sum(b.tokens for b in batches)
             state.elapsed_s += time.perf_counter() - start
@@ -265,7 +302,7 @@ def _train_pos(cfg: POSConfig, path: Path, *, device: torch.device, resume: bool
                 run.save(TRAIN.best, {**essentials, "model": model.state_dict(), "epoch": epoch})
             run.save(TRAIN.last, {**essentials, "model": model.state_dict(),
                                   "optimizer": optimizer.state_dict(), "batching": batching.get_state(),
-                                  "rng": rng_state(), "state": asdict(state)})
+                                  **world.rng_record(), "state": asdict(state)})
             run.append_metrics({"epoch": epoch, "elapsed_s": round(state.elapsed_s, 3),
                                 "train_s": round(train_s, 3), "train_loss": loss,
                                 "dev_acc": last_dev.acc, "dev_acc_no_none": last_dev.acc_no_none})
@@ -274,8 +311,8 @@ def _train_pos(cfg: POSConfig, path: Path, *, device: torch.device, resume: bool
                           f"dev acc {last_dev.acc:.4f} | without -NONE- {last_dev.acc_no_none:.4f}")
 
     if last_dev is None:   # resumed after the last epoch had finished: the final evaluations remain
-        last_dev = evaluate(model, eval_sets["valid"], device, none_id)
-    metrics = _final_metrics(model, run, eval_sets, device, none_id, last_dev, state)
+        last_dev = evaluate(model, eval_sets["valid"], device, none_id, world)
+    metrics = _final_metrics(model, run, eval_sets, device, none_id, last_dev, state, world)
     results = results_record(task=TASK, cfg=cfg, params=params, metrics=metrics, epochs=state.epoch,
                              wall_time_s=state.elapsed_s,
                              tokens_per_s=state.train_tokens / state.train_s if state.train_s else None,
@@ -307,13 +344,18 @@ def resolve_run(preset: Optional[str], config_file: Optional[Path], overrides: I
 def run_command(preset: Optional[str], config_file: Optional[Path], sets: Iterable[str],
                 flags: Mapping[str, Any], save: Optional[Path], *, resume: bool, force: bool,
                 device: str, print_config: bool, as_json: bool, quiet: bool) -> None:
-    """``sparseseq train-pos``: resolve, train, print the results (JSON or one line)."""
-    cfg, path = resolve_run(preset, config_file, sets, flags, save, resume)
-    if print_config:
-        print(dump_config(cfg), end="")
+    """``sparseseq train-pos``: resolve, train, print the results (JSON or one line); under
+    torchrun every process trains and rank 0 prints."""
+    with data_parallel(device) as world:
+        cfg, path = world.on_main(lambda: resolve_run(preset, config_file, sets, flags, save, resume))
+        if print_config:
+            if world.is_main:
+                print(dump_config(cfg), end="")
+            return
+        record = train_pos(cfg, path, device=world.device, resume=resume, force=force,
+                           quiet=quiet or as_json, world=world)
+    if not world.is_main:
         return
-    record = train_pos(cfg, path, device=resolve_device(device), resume=resume, force=force,
-                       quiet=quiet or as_json)
     if as_json:
         print(json.dumps(record, indent=2))
     elif not quiet:
