@@ -99,3 +99,13 @@ def test_finished_unfinished_and_corrupt_runs(tmp_path, tiny):
     assert "is corrupt" in _error(runner.invoke(app, ["eval-lm", str(save), "--device", "cpu"]))
     assert runner.invoke(app, base + ["--force"]).exit_code == 0
     assert torch.load(save / "checkpoint_best.pt", weights_only=True)["kind"] == "train-lm"
+
+
+def test_resume_with_only_the_run_folder_uses_its_saved_config(tmp_path, tiny):
+    save = tmp_path / "run"
+    first = runner.invoke(app, ["train-lm", "--config", str(tiny), "--save", str(save), "--device", "cpu", "--json"])
+    record = json.loads(first.stdout)
+    (save / "results.json").unlink()          # as if killed after the last epoch, before the test
+    again = runner.invoke(app, ["train-lm", "--resume", "--save", str(save), "--device", "cpu", "--json"])
+    assert again.exit_code == 0, again.stderr
+    assert json.loads(again.stdout)["metrics"] == record["metrics"]
