@@ -72,6 +72,9 @@ def test_checkpoint_round_trip_with_weights_only(tmp_path):
     state = run.load(TRAIN.last)
     assert state["epoch"] == 2 and torch.equal(state["model"]["w"], torch.arange(3.0))
     assert not [p for p in tmp_path.iterdir() if p.name.endswith(".part")]
+    umask = os.umask(0)
+    os.umask(umask)
+    assert (tmp_path / TRAIN.last).stat().st_mode & 0o777 == 0o666 & ~umask   # not private
     torch.load(tmp_path / TRAIN.last, weights_only=True)
 
 
