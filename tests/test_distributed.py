@@ -13,6 +13,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import time
 
 import pytest
 import torch
@@ -34,7 +35,8 @@ CPU = torch.device("cpu")
 NO_DROPOUT = ["dropout=0.0", "dropouth=0.0", "dropouti=0.0", "dropoute=0.0", "wdrop=0.0"]
 DENSE = ["sparse_mode=direct", "emblocks=1", "emdensity=1.0"]
 POS = ["emsize=8", "nhid=8", "emblocks=2", "emdensity=0.75", "lr=0.01", "epochs=2",
-       "batch_size=5", "eval_batch_size=16", "dropouti=0.0", "dropoute=0.0", "dropouth=0.0", "wdrop=0.0"]
+       "batch_size=6", "eval_batch_size=16", "dropouti=0.0", "dropoute=0.0", "dropouth=0.0", "wdrop=0.0"]
+TIMEOUT = 300     # seconds: a hang (a collective one rank missed) fails instead of blocking CI
 STOP_AT = 8 + 4   # rank 0's Ctrl-C comes at batch 4 of epoch 2 (8 batches an epoch) ...
 VOTE = 3          # ... and the ranks vote every 3 steps: both stop before batch 6
 
@@ -98,7 +100,8 @@ def runs(tmp_path_factory):
     pos_data = root / "pos-data"
     pos_data.mkdir()
     tagged = synthetic.tagged_corpus(0)
-    for split, n in (("train", 60), ("valid", 20), ("test", 20)):
+    # 61 = 10 x 6 + 1: the last batch has one sentence, and rank 1 none of it
+    for split, n in (("train", 61), ("valid", 20), ("test", 20)):
         text = "".join("".join(f"{w}\t{t}\n" for w, t in s) + "\n" for s in tagged[split][:n])
         (pos_data / f"{split}.conll").write_text(text)
     (pos_data / "tags.txt").write_text("\n".join(synthetic.TAGS) + "\n")
@@ -107,7 +110,13 @@ def runs(tmp_path_factory):
             "dropout": load_config(config_file=base),
             "pos": load_config("pos-tiny", overrides=POS, flags={"data.path": str(pos_data)}, task="pos")}
     dp, single = root / "dp", root / "single"
-    mp.spawn(_rank, args=(_free_port(), dp, cfgs), nprocs=2)
+    ranks = mp.spawn(_rank, args=(_free_port(), dp, cfgs), nprocs=2, join=False)
+    deadline = time.time() + TIMEOUT
+    while not ranks.join(timeout=1):           # raises when a rank failed
+        if time.time() > deadline:             # a collective one rank never reached
+            for process in ranks.processes:
+                process.kill()
+            pytest.fail(f"the two ranks did not finish within {TIMEOUT} s")
 
     threads = torch.get_num_threads()
     torch.set_num_threads(1)   # tiny matrices: more threads only wait on each other
@@ -229,12 +238,18 @@ def test_torchrun_command_line(runs, tmp_path):
     _, single = runs
     config = tmp_path / "dense.yaml"
     config.write_text((single / "dense" / "config.yaml").read_text())
-    done = subprocess.run(
+    torchrun = subprocess.Popen(
         [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
          "-m", "sparseseq_cli", "train-lm", "--config", str(config), "--save", str(tmp_path / "run"),
-         "--device", "cpu", "--json"], capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stderr
-    record = json.loads(done.stdout)                    # one JSON document: rank 0's
+         "--device", "cpu", "--json"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        out, err = torchrun.communicate(timeout=TIMEOUT)
+    except subprocess.TimeoutExpired:
+        torchrun.terminate()                            # torchrun passes it on to its processes
+        torchrun.communicate()
+        pytest.fail(f"torchrun did not finish within {TIMEOUT} s")
+    assert torchrun.returncode == 0, err
+    record = json.loads(out)                            # one JSON document: rank 0's
     assert record["metrics"] == pytest.approx(_results(single / "dense")["metrics"], rel=1e-5)
     _assert_close(_model(tmp_path / "run"), _model(single / "dense"))
 
