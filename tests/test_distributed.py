@@ -258,6 +258,7 @@ def test_torchrun_command_line(runs, tmp_path):
 def test_columns_of_each_rank():
     data = torch.arange(12).view(2, 6)
     assert World(1, 2).shard_columns(data).tolist() == [[3, 4, 5], [9, 10, 11]]
+    assert World(1, 2).shard_columns(data).is_contiguous()      # cuDNN's hidden states must be
     assert World(0, 4).split_columns(data).tolist() == [[0, 1], [6, 7]]
     assert World(3, 4).split_columns(data).tolist() == [[5], [11]]
     assert World(1, 8).split_columns(data[:, :1]).shape == (2, 0)    # no column left: no work

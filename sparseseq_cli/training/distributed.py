@@ -73,15 +73,16 @@ class World:
                                  f"torchrun with a number of processes that divides it")
 
     def shard_columns(self, data: torch.Tensor) -> torch.Tensor:
-        """This rank's equal, contiguous share of the columns of ``data`` (rows, B)."""
+        """This rank's equal share of the columns of ``data`` (rows, B, ...), side by side;
+        a contiguous copy (cuDNN wants contiguous hidden states)."""
         self.check_columns(data.size(1))
         width = data.size(1) // self.size
-        return data[:, self.rank * width:(self.rank + 1) * width]
+        return data[:, self.rank * width:(self.rank + 1) * width].contiguous()
 
     def split_columns(self, data: torch.Tensor) -> torch.Tensor:
         """This rank's share of the columns for evaluation, where shares may differ by one
         (or be empty): the summed losses do not depend on how the columns are split."""
-        return torch.tensor_split(data, self.size, dim=1)[self.rank]
+        return torch.tensor_split(data, self.size, dim=1)[self.rank].contiguous()
 
     # ---- collectives (no-ops for a world of one) ----------------------------------------
     def sum(self, tensor: torch.Tensor) -> torch.Tensor:
