@@ -1,6 +1,7 @@
 """The LM commands through the CLI: output channels, --json, --print-config, and every bad
 input as one line on stderr with exit status 2."""
 import json
+import re
 
 import pytest
 import torch
@@ -81,7 +82,15 @@ def test_overfit_command_reports_accuracy(tmp_path, tiny):
 def test_bad_input_is_one_line_and_exit_2(tmp_path, monkeypatch, args, message):
     monkeypatch.chdir(tmp_path)
     line = _error(runner.invoke(app, args))
-    assert __import__("re").search(message, line), line
+    assert re.search(message, line), line
+    assert not (tmp_path / "runs").exists()     # nothing left behind to --force away later
+
+
+def test_a_batch_size_too_large_for_the_data_leaves_no_run_behind(tmp_path, tiny):
+    save = tmp_path / "run"
+    line = _error(runner.invoke(app, ["train-lm", "--config", str(tiny), "--set", "test_batch_size=100000",
+                                      "--save", str(save), "--device", "cpu"]))
+    assert "too few for batch size 100000" in line and not save.exists()
 
 
 def test_finished_unfinished_and_corrupt_runs(tmp_path, tiny):

@@ -338,10 +338,18 @@ def _open_phase(cfg: LMConfig, path: Path, resume: bool, force: bool, world: Wor
     return world.open_run(open_run)
 
 
-def _load_corpus(cfg: LMConfig, run: RunDir, splits: tuple[str, ...], world: World) -> LMCorpus:
+def _read_corpus(cfg: LMConfig, splits: tuple[str, ...]) -> tuple[LMCorpus, dict[str, torch.Tensor]]:
+    """The corpus and its batch columns, read before the run folder is touched, so that bad
+    data (or a batch size too large for it) leaves nothing behind."""
     corpus = load_lm_corpus(cfg.data.path, cfg.data.vocab_order, corpus_seed=cfg.data.corpus_seed,
                             splits=splits)
+    t = cfg.train
+    sizes = {"train": t.batch_size, "valid": t.eval_batch_size, "test": t.test_batch_size}
+    return corpus, {split: batchify(corpus.splits[split], sizes[split]) for split in splits}
 
+
+def _keep_vocabulary(cfg: LMConfig, run: RunDir, corpus: LMCorpus, world: World) -> None:
+    """vocab.txt into the run; resuming, the data must give the vocabulary the run began with."""
     def check_vocabulary() -> None:
         if run.resuming and run.has(VOCAB) and \
                 Vocabulary.load(run.path / VOCAB).words != corpus.vocab.words:
@@ -351,7 +359,6 @@ def _load_corpus(cfg: LMConfig, run: RunDir, splits: tuple[str, ...], world: Wor
 
     world.on_main(check_vocabulary)
     run.write_vocab(corpus.vocab.words)
-    return corpus
 
 
 def _describe(s: Session, corpus: LMCorpus, device: torch.device) -> None:
@@ -447,16 +454,17 @@ def train_lm(cfg: LMConfig, path: Path, *, device: torch.device, resume: bool = 
     """AWD-LSTM training with NT-ASGD; returns the results.json record. Under torchrun
     ``world`` is this rank's place (see :func:`data_parallel`)."""
     kind = "train-lm"
+    corpus, columns = _read_corpus(cfg, ("train", "valid", "test"))
     run = _open_phase(cfg, path, resume, force, world)
     progress = Progress(quiet=quiet or not world.is_main, log=run.log, stream=stream)
     t = cfg.train
     torch.manual_seed(t.seed)
-    corpus = _load_corpus(cfg, run, ("train", "valid", "test"), world)
+    _keep_vocabulary(cfg, run, corpus, world)
     vocab = corpus.vocab.words
     s = _new_session(cfg, build_model(cfg, len(vocab)).to(device), progress, world)
-    train_data = world.shard_columns(batchify(corpus.splits["train"], t.batch_size)).to(device)
-    valid_data = world.split_columns(batchify(corpus.splits["valid"], t.eval_batch_size)).to(device)
-    test_data = batchify(corpus.splits["test"], t.test_batch_size).to(device)
+    train_data = world.shard_columns(columns["train"]).to(device)
+    valid_data = world.split_columns(columns["valid"]).to(device)
+    test_data = columns["test"].to(device)
     cursor = None
     if run.resuming and world.on_main(lambda: run.has(TRAIN.last)):
         cursor = _restore(run, s)
@@ -593,14 +601,15 @@ def overfit(cfg: LMConfig, path: Path, *, device: torch.device, resume: bool = F
             force: bool = False, quiet: bool = False, stream=None, world: World = World()) -> dict[str, Any]:
     """Memorize the training split; per epoch train perplexity and accuracy (Table 3)."""
     kind = "overfit"
+    corpus, columns = _read_corpus(cfg, ("train",))
     run = _open_phase(cfg, path, resume, force, world)
     progress = Progress(quiet=quiet or not world.is_main, log=run.log, stream=stream)
     t = cfg.train
     torch.manual_seed(t.seed)
-    corpus = _load_corpus(cfg, run, ("train",), world)
+    _keep_vocabulary(cfg, run, corpus, world)
     vocab = corpus.vocab.words
     s = _new_session(cfg, build_model(cfg, len(vocab)).to(device), progress, world)
-    train_data = world.shard_columns(batchify(corpus.splits["train"], t.batch_size)).to(device)
+    train_data = world.shard_columns(columns["train"]).to(device)
     cursor = None
     if run.resuming and world.on_main(lambda: run.has(TRAIN.last)):
         cursor = _restore(run, s)
