@@ -10,6 +10,7 @@ import io
 import re
 import socket
 import stat
+import sys
 import tarfile
 import threading
 import time
@@ -94,6 +95,11 @@ class FileServer:
 
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.httpd.daemon_threads = True
+        # A client that hangs up mid-response (a test cutting a download, the command giving
+        # up after a mismatch) makes the server print a traceback to stderr, which CliRunner
+        # would mix into the command's own stderr: keep those on record instead.
+        self.server_errors: list[tuple] = []
+        self.httpd.handle_error = lambda request, address: self.server_errors.append((address, sys.exc_info()[1]))
         self.thread = threading.Thread(target=self.httpd.serve_forever, args=(0.02,), daemon=True)
 
     def __enter__(self) -> FileServer:

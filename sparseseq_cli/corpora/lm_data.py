@@ -15,11 +15,12 @@ from typing import Iterable, Sequence
 
 import torch
 
+from sparseseq_cli.corpora.synthetic import BUILTIN_PATH as BUILTIN
+from sparseseq_cli.corpora.synthetic import lm_corpus
 from sparseseq_cli.corpora.vocab import Vocabulary, VocabOrder
 from sparseseq_cli.errors import SparseseqError
 
 EOS = "<eos>"
-BUILTIN = "builtin:toy"
 SPLITS = ("train", "valid", "test")
 _NAMES = ("{split}.txt", "ptb.{split}.txt", "wiki.{split}.tokens")
 
@@ -67,7 +68,6 @@ def _sentences_from_folder(folder: Path, splits: Sequence[str]) -> dict[str, lis
 
 
 def _sentences_from_builtin(seed: int, splits: Sequence[str]) -> dict[str, list[list[str]]]:
-    from sparseseq_cli.corpora.synthetic import lm_corpus
     corpus = lm_corpus(seed)
     return {split: corpus[split] for split in splits}
 

@@ -20,7 +20,6 @@ the V x d matrix.
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from sparseseq_cli.layers.dropout import locked_mask, word_mask

@@ -200,7 +200,7 @@ class SparseLSTM(nn.Module):
 
     def _forward_sequential(self, x, hx, batch_sizes):
         weights = self._weights()
-        H, D = self.hidden_size, self.num_directions
+        D = self.num_directions
         outs, hs, cs = [], [], []
         for c, ((ib, ie), (hb, he)) in enumerate(zip(self.geometry.input_segments,
                                                      self.geometry.hidden_segments)):

@@ -32,7 +32,7 @@ from typing import Any, Iterable, Mapping, Optional
 import torch
 import torch.nn.functional as F
 
-from sparseseq_cli.config import LMConfig, config_to_dict, load_config, run_name
+from sparseseq_cli.config import LMConfig, config_to_dict, load_config
 from sparseseq_cli.corpora.lm_data import SPLITS, LMCorpus, batchify, load_lm_corpus
 from sparseseq_cli.corpora.vocab import Vocabulary
 from sparseseq_cli.errors import SparseseqError
@@ -41,14 +41,10 @@ from sparseseq_cli.training.averaging import ParameterAverage
 from sparseseq_cli.training.distributed import World, data_parallel
 from sparseseq_cli.training.progress import Progress
 from sparseseq_cli.training.runs import (CONFIG, FINETUNE, TRAIN, VOCAB, RunDir, RunFiles,
-                                         StopRequest, config_of, results_record)
+                                         StopRequest, TrainingInterrupted, config_of, resolve_run,
+                                         results_record)
 
 RULE = "-" * 89
-
-
-class TrainingInterrupted(SparseseqError):
-    """Ctrl-C: a resumable checkpoint was saved; exit status 130 as for SIGINT."""
-    exit_code = 130
 
 
 def build_model(cfg: LMConfig, vocab_size: int) -> LanguageModel:
@@ -297,21 +293,6 @@ def _restore(run: RunDir, s: Session) -> Optional[dict]:
 
 
 # ---- shared set-up ------------------------------------------------------------------------------
-def resolve_run(preset: Optional[str], config_file: Optional[str], overrides: Iterable[str],
-                flags: Mapping[str, Any], save: Optional[str], resume: bool) -> tuple[LMConfig, Path]:
-    """The configuration and run folder of train-lm/overfit. ``--resume --save DIR`` with no
-    other source continues DIR with its own saved config."""
-    overrides = list(overrides)
-    given = preset or config_file or overrides or any(v is not None for v in flags.values())
-    if resume and save and not given:
-        return load_config(config_file=Path(save) / CONFIG, task="lm"), Path(save)
-    if not (preset or config_file):
-        raise SparseseqError("no configuration given: use --preset NAME (see `sparseseq presets`) "
-                             "or --config FILE")
-    cfg = load_config(preset, config_file, overrides, flags, task="lm")
-    return cfg, Path(save) if save else Path("runs") / run_name(cfg)
-
-
 def _same_config(saved: LMConfig, given: LMConfig, path: Path) -> None:
     a, b = config_to_dict(saved), config_to_dict(given)
     for section in ("data", "model", "train"):
@@ -683,7 +664,7 @@ def run_command(phase, preset, config_file, sets, save, resume, force, device, p
 
     with data_parallel(device) as world:
         cfg, path = world.on_main(lambda: resolve_run(
-            preset, str(config_file) if config_file else None, sets or (), flags,
+            "lm", preset, str(config_file) if config_file else None, sets or (), flags,
             str(save) if save else None, resume))
         if print_config:
             if world.is_main:

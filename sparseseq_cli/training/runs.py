@@ -28,7 +28,8 @@ from typing import Any, Callable, Iterable
 
 import torch
 
-from sparseseq_cli.config import Config, config_from_dict, config_to_dict, dump_config, load_config
+from sparseseq_cli.config import (Config, config_from_dict, config_to_dict, dump_config, load_config,
+                                  run_name)
 from sparseseq_cli.errors import SparseseqError
 
 CHECKPOINT_FORMAT = 1
@@ -291,3 +292,23 @@ class StopRequest:
     def __exit__(self, *exc) -> None:
         if self._previous is not None:
             signal.signal(signal.SIGINT, self._previous)
+
+
+class TrainingInterrupted(SparseseqError):
+    """Ctrl-C: a resumable checkpoint was saved; exit status 130 as for SIGINT."""
+    exit_code = 130
+
+
+def resolve_run(task: str, preset: str | None, config_file: str | Path | None, overrides: Iterable[str],
+                flags: dict[str, Any], save: str | Path | None, resume: bool) -> tuple[Config, Path]:
+    """The configuration and run folder of a training command (``task`` lm or pos).
+    ``--resume --save DIR`` with no other source continues DIR with its own saved config."""
+    overrides = list(overrides)
+    given = preset or config_file or overrides or any(v is not None for v in flags.values())
+    if resume and save and not given:
+        return load_config(config_file=Path(save) / CONFIG, task=task), Path(save)
+    if not (preset or config_file):
+        raise SparseseqError("no configuration given: use --preset NAME (see `sparseseq presets`) "
+                             "or --config FILE")
+    cfg = load_config(preset, config_file, overrides, flags, task=task)
+    return cfg, Path(save) if save else Path("runs") / run_name(cfg)

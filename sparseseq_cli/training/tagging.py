@@ -25,8 +25,7 @@ from typing import Any, Iterable, Mapping, Optional, TextIO
 import torch
 import torch.nn.functional as F
 
-from sparseseq_cli.config import (OptimizerName, POSConfig, config_to_dict, dump_config, load_config,
-                                  run_name)
+from sparseseq_cli.config import OptimizerName, POSConfig, config_to_dict, dump_config
 from sparseseq_cli.corpora import synthetic
 from sparseseq_cli.corpora.conll import TaggedCorpus, check_tags, corpus_from_pairs, load_conll_dir
 from sparseseq_cli.corpora.tag_batches import (Batch, build_vocabulary, encode,
@@ -36,7 +35,8 @@ from sparseseq_cli.errors import SparseseqError
 from sparseseq_cli.models.tagger import Tagger, real_tokens
 from sparseseq_cli.training.distributed import World, data_parallel
 from sparseseq_cli.training.progress import Progress
-from sparseseq_cli.training.runs import CONFIG, TRAIN, RunDir, StopRequest, config_of, results_record
+from sparseseq_cli.training.runs import (TRAIN, RunDir, StopRequest, TrainingInterrupted, config_of,
+                                         resolve_run, results_record)
 
 TASK = "train-pos"
 
@@ -167,11 +167,6 @@ class TrainingState:
     elapsed_s: float = 0.0          # wall time of finished epochs, training and evaluation
     train_s: float = 0.0            # wall time of the training passes only
     train_tokens: int = 0
-
-
-class TrainingInterrupted(SparseseqError):
-    """Ctrl-C: the last finished epoch's checkpoint stays; exit status 130 as for SIGINT."""
-    exit_code = 130
 
 
 def _check_resumable(cfg: POSConfig, saved: POSConfig, run: RunDir) -> None:
@@ -326,28 +321,13 @@ def _train_pos(cfg: POSConfig, path: Path, *, device: torch.device, resume: bool
 
 
 # ---- command-line glue ---------------------------------------------------------------------------
-def resolve_run(preset: Optional[str], config_file: Optional[Path], overrides: Iterable[str],
-                flags: Mapping[str, Any], save: Optional[Path], resume: bool) -> tuple[POSConfig, Path]:
-    """The configuration and run folder; ``--resume --save DIR`` alone continues DIR with its
-    saved config."""
-    overrides = list(overrides)
-    given = preset or config_file or overrides or any(v is not None for v in flags.values())
-    if resume and save and not given:
-        return load_config(config_file=Path(save) / CONFIG, task="pos"), Path(save)
-    if not (preset or config_file):
-        raise SparseseqError("no configuration given: use --preset NAME (pos-dense, pos-sparse, ...; "
-                             "see `sparseseq presets`) or --config FILE")
-    cfg = load_config(preset, config_file, overrides, flags, task="pos")
-    return cfg, Path(save) if save else Path("runs") / run_name(cfg)
-
-
 def run_command(preset: Optional[str], config_file: Optional[Path], sets: Iterable[str],
                 flags: Mapping[str, Any], save: Optional[Path], *, resume: bool, force: bool,
                 device: str, print_config: bool, as_json: bool, quiet: bool) -> None:
     """``sparseseq train-pos``: resolve, train, print the results (JSON or one line); under
     torchrun every process trains and rank 0 prints."""
     with data_parallel(device) as world:
-        cfg, path = world.on_main(lambda: resolve_run(preset, config_file, sets, flags, save, resume))
+        cfg, path = world.on_main(lambda: resolve_run("pos", preset, config_file, sets, flags, save, resume))
         if print_config:
             if world.is_main:
                 print(dump_config(cfg), end="")
