@@ -18,13 +18,13 @@ from sparseseq_cli.errors import SparseseqError
 
 
 class _Group(TyperGroup):
-    """Turns SparseseqError (bad input) into a one-line message and exit status 2."""
+    """Turns SparseseqError (bad input) into a one-line message and its exit status (2)."""
 
     def invoke(self, ctx):
         try:
             return super().invoke(ctx)
         except SparseseqError as err:
-            typer.echo(f"error: {err}", err=True)
+            typer.echo(f"{err.prefix}{err}", err=True)
             raise typer.Exit(err.exit_code) from None
 
 

@@ -10,3 +10,4 @@ class SparseseqError(Exception):
     """Bad input: the message is one line, shown as is, and the exit status is 2."""
 
     exit_code = 2
+    prefix = "error: "

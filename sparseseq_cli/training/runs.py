@@ -295,8 +295,10 @@ class StopRequest:
 
 
 class TrainingInterrupted(SparseseqError):
-    """Ctrl-C: a resumable checkpoint was saved; exit status 130 as for SIGINT."""
+    """Ctrl-C: a resumable checkpoint was saved; exit status 130 as for SIGINT. Not an
+    error: the message says how to continue."""
     exit_code = 130
+    prefix = ""
 
 
 def resolve_run(task: str, preset: str | None, config_file: str | Path | None, overrides: Iterable[str],
