@@ -75,3 +75,11 @@ def test_non_utf8_and_unreadable_files(tmp_path):
     (folder / "train.txt").mkdir()
     with pytest.raises(SparseseqError, match="cannot read .*train.txt"):
         load_lm_corpus(str(folder))
+
+
+def test_unigram_perplexity_is_add_one_smoothed():
+    from sparseseq_cli.corpora.lm_data import unigram_perplexity
+    train = torch.tensor([0, 0, 1])                  # counts 2, 1, 0 -> add-one 3, 2, 1 of 6
+    assert unigram_perplexity(train, torch.tensor([0]), 3) == pytest.approx(2.0)
+    assert unigram_perplexity(train, torch.tensor([2, 2]), 3) == pytest.approx(6.0)
+    assert unigram_perplexity(train, torch.tensor([0, 2]), 3) == pytest.approx((2.0 * 6.0) ** 0.5)

@@ -9,6 +9,7 @@ synthetic corpus, generated in memory.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Sequence
@@ -132,3 +133,11 @@ def batchify(ids: torch.Tensor, batch_size: int) -> torch.Tensor:
                              f"each of the {batch_size} columns needs at least 2 tokens; "
                              f"use a smaller batch size or more data")
     return ids[:rows * batch_size].view(batch_size, rows).t().contiguous()
+
+
+def unigram_perplexity(train: torch.Tensor, other: torch.Tensor, vocab_size: int) -> float:
+    """Perplexity of ``other`` under the add-one unigram model of ``train``: the baseline a
+    language model must beat by far."""
+    counts = torch.bincount(train, minlength=vocab_size).double() + 1
+    log_p = counts.log() - counts.sum().log()
+    return math.exp(-log_p[other].mean().item())

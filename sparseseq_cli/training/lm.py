@@ -33,7 +33,7 @@ import torch
 import torch.nn.functional as F
 
 from sparseseq_cli.config import LMConfig, config_to_dict, load_config
-from sparseseq_cli.corpora.lm_data import SPLITS, LMCorpus, batchify, load_lm_corpus
+from sparseseq_cli.corpora.lm_data import SPLITS, LMCorpus, batchify, load_lm_corpus, unigram_perplexity
 from sparseseq_cli.corpora.vocab import Vocabulary
 from sparseseq_cli.errors import SparseseqError
 from sparseseq_cli.models.language_model import Hidden, LanguageModel
@@ -347,6 +347,10 @@ def _describe(s: Session, corpus: LMCorpus, device: torch.device) -> None:
     sizes = ", ".join(f"{k} {v.numel():,}" for k, v in corpus.splits.items())
     p.line(f"corpus {corpus.source}: vocabulary {len(corpus.vocab):,} ({s.cfg.data.vocab_order.value}), "
            f"tokens {sizes}")
+    baselines = ", ".join(f"{k} {unigram_perplexity(corpus.splits['train'], v, len(corpus.vocab)):.1f}"
+                          for k, v in corpus.splits.items() if k != "train")
+    if baselines:
+        p.line(f"unigram perplexity (the baseline to beat): {baselines}")
     counts = s.model.param_counts()
     p.line(f"params total {counts['total']:,} | embedding {counts['embedding']:,} of "
            f"{counts['embedding_dense']:,} | recurrent {counts['recurrent']:,} | device {device}")
