@@ -31,3 +31,32 @@ def write_config(path: Path, data: Path, **train) -> Path:
     }
     path.write_text(yaml.safe_dump(config))
     return path
+
+
+# SPEC 3.1 at V = 10,000: (recurrent, total)
+TABLE_3_1 = {
+    "awd-lstm": (20_211_600, 24_221_600),
+    "awd-sparse": (19_812_900, 23_822_900),
+    "recite-dense": (20_211_600, 24_221_600),
+    "recite-dense-reduced": (5_058_300, 7_068_300),
+    "recite-sparse1": (5_058_304, 7_068_304),
+    "recite-sparse2": (5_060_160, 7_070_160),
+}
+
+
+class StopAfter:
+    """A StopRequest whose Ctrl-C arrives at the n-th check (one check per batch)."""
+
+    def __init__(self, n):
+        self.n, self.checks = n, 0
+
+    @property
+    def requested(self):
+        self.checks += 1
+        return self.checks > self.n
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return None

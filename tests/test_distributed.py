@@ -29,7 +29,7 @@ from sparseseq_cli.training import distributed, lm, tagging
 from sparseseq_cli.training.distributed import World, data_parallel
 from sparseseq_cli.training.runs import FINETUNE, TRAIN, RunDir
 
-from lm_fixtures import write_config, write_corpus
+from lm_fixtures import StopAfter, write_config, write_corpus
 
 CPU = torch.device("cpu")
 NO_DROPOUT = ["dropout=0.0", "dropouth=0.0", "dropouti=0.0", "dropoute=0.0", "wdrop=0.0"]
@@ -39,24 +39,6 @@ POS = ["emsize=8", "nhid=8", "emblocks=2", "emdensity=0.75", "lr=0.01", "epochs=
 TIMEOUT = 300     # seconds: a hang (a collective one rank missed) fails instead of blocking CI
 STOP_AT = 8 + 4   # rank 0's Ctrl-C comes at batch 4 of epoch 2 (8 batches an epoch) ...
 VOTE = 3          # ... and the ranks vote every 3 steps: both stop before batch 6
-
-
-class _StopAfter:
-    """A StopRequest whose Ctrl-C arrives at the n-th check (one check per batch)."""
-
-    def __init__(self, n):
-        self.n, self.checks = n, 0
-
-    @property
-    def requested(self):
-        self.checks += 1
-        return self.checks > self.n
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return None
 
 
 def _free_port() -> int:
@@ -82,7 +64,7 @@ def _rank(rank, port, root, cfgs):
         for name in ("dropout", "sparse"):
             # rank 0 alone is asked to stop; rank 1 must stop with it
             real = lm.StopRequest
-            lm.StopRequest = lambda: _StopAfter(STOP_AT if rank == 0 else 10 ** 9)
+            lm.StopRequest = lambda: StopAfter(STOP_AT if rank == 0 else 10 ** 9)
             with pytest.raises(lm.TrainingInterrupted):
                 lm.train_lm(cfgs[name], root / f"{name}-resumed", **kw)
             lm.StopRequest = real

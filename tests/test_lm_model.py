@@ -8,15 +8,7 @@ from sparseseq_cli.config import load_config
 from sparseseq_cli.models.language_model import LanguageModel
 from sparseseq_cli.models.sparse_modes import layer_reductions
 
-# SPEC 3.1 at V = 10,000: (recurrent, total)
-TABLE_3_1 = {
-    "awd-lstm": (20_211_600, 24_221_600),
-    "awd-sparse": (19_812_900, 23_822_900),
-    "recite-dense": (20_211_600, 24_221_600),
-    "recite-dense-reduced": (5_058_300, 7_068_300),
-    "recite-sparse1": (5_058_304, 7_068_304),
-    "recite-sparse2": (5_060_160, 7_070_160),
-}
+from lm_fixtures import TABLE_3_1
 
 
 @pytest.mark.parametrize("preset", sorted(TABLE_3_1))

@@ -14,7 +14,7 @@ from sparseseq_cli.config import load_config
 from sparseseq_cli.training import lm
 from sparseseq_cli.training.runs import TRAIN, RunDir
 
-from lm_fixtures import write_config, write_corpus
+from lm_fixtures import StopAfter, write_config, write_corpus
 
 
 @pytest.fixture(scope="module")
@@ -84,24 +84,6 @@ def test_ctrl_c_saves_a_mid_epoch_checkpoint_that_resumes_exactly(setup):
     assert os.path.exists(save / "checkpoint_best.pt")
 
 
-class _StopAfter:
-    """A StopRequest whose Ctrl-C arrives at the n-th check (checks come once per batch)."""
-
-    def __init__(self, n):
-        self.n, self.checks = n, 0
-
-    @property
-    def requested(self):
-        self.checks += 1
-        return self.checks > self.n
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return None
-
-
 def test_averaging_and_nt_asgd_state_survive_an_interrupt(tmp_path, monkeypatch):
     corpus = write_corpus(tmp_path / "corpus")
     cfg = load_config(config_file=write_config(tmp_path / "t.yaml", corpus, epochs=4, nonmono=0,
@@ -120,7 +102,7 @@ def test_averaging_and_nt_asgd_state_survive_an_interrupt(tmp_path, monkeypatch)
     reference = lm.train_lm(cfg, tmp_path / "reference", device=cpu, quiet=True)
 
     script([4.0, 5.0, 3.9])
-    monkeypatch.setattr(lm, "StopRequest", lambda: _StopAfter(3 * 6 + 3))
+    monkeypatch.setattr(lm, "StopRequest", lambda: StopAfter(3 * 6 + 3))
     with pytest.raises(lm.TrainingInterrupted):
         lm.train_lm(cfg, tmp_path / "run", device=cpu, quiet=True)
     last = RunDir(tmp_path / "run").load(TRAIN.last)
@@ -128,7 +110,7 @@ def test_averaging_and_nt_asgd_state_survive_an_interrupt(tmp_path, monkeypatch)
     assert last["state"]["history"] == [4.0, 5.0] and last["averaging"]["count"] == 6 + 3
 
     script([3.8])
-    monkeypatch.setattr(lm, "StopRequest", lambda: _StopAfter(10 ** 9))
+    monkeypatch.setattr(lm, "StopRequest", lambda: StopAfter(10 ** 9))
     resumed = lm.train_lm(cfg, tmp_path / "run", device=cpu, resume=True, quiet=True)
     assert resumed["metrics"] == reference["metrics"] and resumed["metrics"]["best_epoch"] == 4
     best = RunDir(tmp_path / "run").load(TRAIN.best)["model"]

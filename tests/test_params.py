@@ -8,16 +8,10 @@ from sparseseq_cli.cli import app
 from sparseseq_cli.config import load_config
 from sparseseq_cli.params import count_params
 
+from lm_fixtures import TABLE_3_1
+
 runner = CliRunner()
 
-TABLE_3_1 = {  # preset: (recurrent, total) at V = 10,000
-    "awd-lstm": (20_211_600, 24_221_600),
-    "awd-sparse": (19_812_900, 23_822_900),
-    "recite-dense": (20_211_600, 24_221_600),
-    "recite-dense-reduced": (5_058_300, 7_068_300),
-    "recite-sparse1": (5_058_304, 7_068_304),
-    "recite-sparse2": (5_060_160, 7_070_160),
-}
 
 
 @pytest.mark.parametrize("preset", TABLE_3_1)
