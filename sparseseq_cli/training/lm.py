@@ -222,6 +222,27 @@ def _model_record(s: Session, vocab: list[str], kind: str) -> dict[str, Any]:
             "model": {k: v.detach().cpu() for k, v in s.model.state_dict().items()}}
 
 
+def _end_validated_epoch(run: RunDir, s: Session, vocab: list[str], kind: str, epoch: int,
+                         stats: EpochStats, val_loss: float, averaged: bool) -> None:
+    """train-lm and finetune-lm after an epoch's validation: metrics line, last checkpoint."""
+    s.state.epoch = epoch
+    s.state.last = {"train_loss": stats.loss, "valid_loss": val_loss}
+    run.append_metrics({"epoch": epoch, "elapsed_s": round(s.elapsed(), 3),
+                        "train_loss": stats.loss, "valid_loss": val_loss,
+                        "valid_ppl": _ppl(val_loss), "lr": s.cfg.train.lr, "asgd": averaged})
+    _save_last(run, s, vocab, kind)
+
+
+def _finish_validated(run: RunDir, s: Session, kind: str, device: torch.device,
+                      test_data: torch.Tensor, best: str) -> dict[str, Any]:
+    """train-lm and finetune-lm at the end: test the best model, write the results."""
+    test_loss = _test(run, s, test_data, best)
+    st = s.state
+    return _results(kind, s, run, device, {
+        "valid_loss": st.best_val_loss, "valid_ppl": _ppl(st.best_val_loss),
+        "test_loss": test_loss, "test_ppl": _ppl(test_loss), "best_epoch": st.best_epoch})
+
+
 def _save_last(run: RunDir, s: Session, vocab: list[str], kind: str,
                cursor: Optional[dict] = None) -> None:
     """Every rank takes part (the cursor and generators are gathered); rank 0 writes."""
@@ -487,16 +508,8 @@ def train_lm(cfg: LMConfig, path: Path, *, device: torch.device, resume: bool = 
                     progress.line("Switching to ASGD")
                     s.average = ParameterAverage(s.model.parameters())
                 st.history.append(val_loss)
-            st.epoch = epoch
-            st.last = {"train_loss": stats.loss, "valid_loss": val_loss}
-            run.append_metrics({"epoch": epoch, "elapsed_s": round(s.elapsed(), 3),
-                                "train_loss": stats.loss, "valid_loss": val_loss,
-                                "valid_ppl": _ppl(val_loss), "lr": t.lr, "asgd": averaged})
-            _save_last(run, s, vocab, kind)
-    test_loss = _test(run, s, test_data, TRAIN.best)
-    return _results(kind, s, run, device, {
-        "valid_loss": st.best_val_loss, "valid_ppl": _ppl(st.best_val_loss),
-        "test_loss": test_loss, "test_ppl": _ppl(test_loss), "best_epoch": st.best_epoch})
+            _end_validated_epoch(run, s, vocab, kind, epoch, stats, val_loss, averaged)
+    return _finish_validated(run, s, kind, device, test_data, TRAIN.best)
 
 
 # ---- finetune-lm ---------------------------------------------------------------------------------
@@ -569,16 +582,8 @@ def finetune_lm(path: Path, *, device: torch.device, overrides: Iterable[str] = 
                 st.stopped = True
             else:
                 st.history.append(val_loss)
-            st.epoch = epoch
-            st.last = {"train_loss": stats.loss, "valid_loss": val_loss}
-            run.append_metrics({"epoch": epoch, "elapsed_s": round(s.elapsed(), 3),
-                                "train_loss": stats.loss, "valid_loss": val_loss,
-                                "valid_ppl": _ppl(val_loss), "lr": t.lr, "asgd": True})
-            _save_last(run, s, vocab, kind)
-    test_loss = _test(run, s, test_data, FINETUNE.best)
-    return _results(kind, s, run, device, {
-        "valid_loss": st.best_val_loss, "valid_ppl": _ppl(st.best_val_loss),
-        "test_loss": test_loss, "test_ppl": _ppl(test_loss), "best_epoch": st.best_epoch})
+            _end_validated_epoch(run, s, vocab, kind, epoch, stats, val_loss, True)
+    return _finish_validated(run, s, kind, device, test_data, FINETUNE.best)
 
 
 # ---- overfit ("learning to recite") ----------------------------------------------------------------
