@@ -88,8 +88,6 @@ def _lstm_part(name: str, rnn: SparseLSTM, directions: int = 1) -> Part:
 def count_params(cfg: Config, vocab_size: Optional[int] = None) -> ParamCount:
     """Parameters of the model ``cfg`` describes, per component."""
     vocab, ntags, source = _sizes(cfg, vocab_size)
-    if vocab < 1:
-        raise SparseseqError(f"--vocab-size {vocab} must be at least 1")
     count = ParamCount(cfg.preset or "config", cfg.task.value, vocab, source)
     with torch.device("meta"):
         if cfg.task is Task.LM:
@@ -120,6 +118,8 @@ def count_params(cfg: Config, vocab_size: Optional[int] = None) -> ParamCount:
 
 
 def count_presets(presets: list[str], overrides: list[str], vocab_size: Optional[int]) -> list[ParamCount]:
+    if vocab_size is not None and vocab_size < 1:
+        raise SparseseqError(f"--vocab-size {vocab_size} must be at least 1")
     return [count_params(load_config(preset=name, overrides=overrides), vocab_size) for name in presets]
 
 
@@ -132,6 +132,8 @@ def parity(counts: list[ParamCount], tolerance: float) -> list[dict]:
 
 def print_counts(counts: list[ParamCount], tolerance: float, *, as_json: bool) -> bool:
     """Print the tables (or JSON); True when every total is within tolerance of the first."""
+    if not 0 <= tolerance < 1:
+        raise SparseseqError(f"--tolerance {tolerance} must be a fraction in [0, 1), e.g. 0.02 for 2%")
     rows = parity(counts, tolerance)
     ok = all(r["within_tolerance"] for r in rows)
     if as_json:
