@@ -48,6 +48,7 @@ class LSTMImpl(str, enum.Enum):
 
 # one direction's weights in nn.LSTM order: (w_ih (4h, i), w_hh (4h, h), b_ih (4h), b_hh (4h))
 Weights = tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]
+WEIGHT_NAMES = ("weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0")
 
 
 class SparseLSTM(nn.Module):
@@ -97,11 +98,10 @@ class SparseLSTM(nn.Module):
     # ---- weights --------------------------------------------------------------------
     def _component_weights(self, comp: nn.LSTM, direction: int) -> Weights:
         sfx = "_reverse" if direction else ""
-        w_hh = getattr(comp, "weight_hh_l0" + sfx)
+        w_ih, w_hh, b_ih, b_hh = (getattr(comp, name + sfx) for name in WEIGHT_NAMES)
         if DIRECTIONS[direction] in self.wdrop_directions:
             w_hh = weight_drop(w_hh, self.wdrop, self.training)
-        return (getattr(comp, "weight_ih_l0" + sfx), w_hh,
-                getattr(comp, "bias_ih_l0" + sfx), getattr(comp, "bias_hh_l0" + sfx))
+        return w_ih, w_hh, b_ih, b_hh
 
     def _weights(self) -> list[list[Weights]]:
         """``[direction][component]`` weights, weight drop applied (fresh mask per call)."""
@@ -132,11 +132,8 @@ class SparseLSTM(nn.Module):
         out = {}
         for d in range(self.num_directions):
             sfx = "_reverse" if d else ""
-            parts = [tuple(getattr(c, n + sfx) for n in
-                           ("weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0"))
-                     for c in self.components]
-            for name, tensor in zip(("weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0"),
-                                    self._assemble(parts)):
+            parts = [tuple(getattr(c, name + sfx) for name in WEIGHT_NAMES) for c in self.components]
+            for name, tensor in zip(WEIGHT_NAMES, self._assemble(parts)):
                 out[name + sfx] = tensor.clone()
         return out
 
