@@ -222,6 +222,25 @@ def _model_record(s: Session, vocab: list[str], kind: str) -> dict[str, Any]:
             "model": {k: v.detach().cpu() for k, v in s.model.state_dict().items()}}
 
 
+def _validate_epoch(run: RunDir, s: Session, vocab: list[str], kind: str, valid_data: torch.Tensor,
+                    epoch: int, stats: EpochStats, best: str) -> float:
+    """train-lm and finetune-lm: validate (the averaged weights once averaging runs), log the
+    original's end-of-epoch lines, save ``best`` when validation improved."""
+    t, st, progress = s.cfg.train, s.state, s.progress
+    averaged = s.average is not None
+    with s.average.swapped_in() if averaged else nullcontext():
+        val_loss, _ = evaluate(s.model, valid_data, t.bptt, max_batches=t.max_batches,
+                               progress=progress, description="valid", world=s.world)
+        progress.line(RULE)
+        progress.line(_epoch_line(epoch, stats.seconds, val_loss))
+        progress.line(RULE)
+        if val_loss < st.best_val_loss:
+            run.save(best, {**_model_record(s, vocab, kind), "epoch": epoch, "val_loss": val_loss})
+            st.best_val_loss, st.best_epoch = val_loss, epoch
+            progress.line("Saving Averaged!" if averaged else "Saving Normal!")
+    return val_loss
+
+
 def _end_validated_epoch(run: RunDir, s: Session, vocab: list[str], kind: str, epoch: int,
                          stats: EpochStats, val_loss: float, averaged: bool) -> None:
     """train-lm and finetune-lm after an epoch's validation: metrics line, last checkpoint."""
@@ -485,17 +504,7 @@ def train_lm(cfg: LMConfig, path: Path, *, device: torch.device, resume: bool = 
             stats = _epoch_or_interrupt(run, s, vocab, kind, train_data, epoch, cursor)
             cursor = None
             averaged = s.average is not None
-            with s.average.swapped_in() if averaged else nullcontext():
-                val_loss, _ = evaluate(s.model, valid_data, t.bptt, max_batches=t.max_batches,
-                                       progress=progress, description="valid", world=world)
-                progress.line(RULE)
-                progress.line(_epoch_line(epoch, stats.seconds, val_loss))
-                progress.line(RULE)
-                if val_loss < st.best_val_loss:
-                    run.save(TRAIN.best, {**_model_record(s, vocab, kind), "epoch": epoch,
-                                          "val_loss": val_loss})
-                    st.best_val_loss, st.best_epoch = val_loss, epoch
-                    progress.line("Saving Averaged!" if averaged else "Saving Normal!")
+            val_loss = _validate_epoch(run, s, vocab, kind, valid_data, epoch, stats, TRAIN.best)
             if averaged:
                 st.asgd_worse = 0 if val_loss <= st.asgd_prev_loss else st.asgd_worse + 1
                 st.asgd_prev_loss = val_loss
@@ -565,17 +574,7 @@ def finetune_lm(path: Path, *, device: torch.device, overrides: Iterable[str] = 
             epoch = st.epoch + 1
             stats = _epoch_or_interrupt(run, s, vocab, kind, train_data, epoch, cursor)
             cursor = None
-            with s.average.swapped_in():
-                val_loss, _ = evaluate(s.model, valid_data, t.bptt, max_batches=t.max_batches,
-                                       progress=progress, description="valid", world=world)
-                progress.line(RULE)
-                progress.line(_epoch_line(epoch, stats.seconds, val_loss))
-                progress.line(RULE)
-                if val_loss < st.best_val_loss:
-                    run.save(FINETUNE.best, {**_model_record(s, vocab, kind), "epoch": epoch,
-                                             "val_loss": val_loss})
-                    st.best_val_loss, st.best_epoch = val_loss, epoch
-                    progress.line("Saving Averaged!")
+            val_loss = _validate_epoch(run, s, vocab, kind, valid_data, epoch, stats, FINETUNE.best)
             if len(st.history) > max(t.finetune_min_epochs, t.nonmono) and \
                     val_loss > min(_before_last(st.history, t.nonmono)):
                 progress.line("Done!")
