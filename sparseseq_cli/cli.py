@@ -217,6 +217,8 @@ def count_params(
     """Trainable parameters per component (embedding, each LSTM layer with k and windows, decoder)."""
     from sparseseq_cli.params import count_presets, print_counts
 
+    if check_parity and len(presets) < 2:
+        raise SparseseqError("--check-parity compares totals to the first preset's: give at least two presets")
     ok = print_counts(count_presets(presets, sets or [], vocab_size), tolerance, as_json=json_out)
     if check_parity and not ok:
         raise typer.Exit(1)

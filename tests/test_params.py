@@ -85,6 +85,7 @@ def test_tagging_presets_on_builtin_data_and_without_data(tmp_path, monkeypatch)
     (["count-params", "awd-lstm", "--set", "nhidd=3"], "nhidd"),
     (["count-params", "awd-lstm", "--vocab-size", "0"], "at least 1"),
     (["count-params", "awd-lstm", "awd-sparse", "--check-parity", "--tolerance", "2"], "fraction"),
+    (["count-params", "awd-lstm", "--check-parity"], "at least two presets"),
 ])
 def test_bad_input_is_one_line_exit_2(args, words, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
