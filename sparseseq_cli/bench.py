@@ -1,8 +1,9 @@
 """``sparseseq bench``: forward+backward time of the sparse layers against dense ones.
 
 Every candidate is timed in train mode on the same inputs; the candidates take turns
-(round robin) and the median of the repeats is reported, so that a slow patch of a busy
-machine hits all of them alike and the ratios stay meaningful.
+(round robin), so that a slow patch of a busy machine hits all of them alike. A ratio is
+the median over the rounds of candidate / reference within the round, reported with the
+interquartile range of those per-round ratios: how far the figure can be trusted.
 """
 from __future__ import annotations
 
@@ -38,13 +39,15 @@ class BenchSettings:
 class Row:
     name: str
     params: int
-    ms: float
-    ratio: float = 0.0              # to the row named as the group's reference
+    ms: float                       # median over the rounds
+    ratio: float                    # median per-round ratio to the group's reference
+    ratio_low: float                # its interquartile range
+    ratio_high: float
 
 
 def _time(candidates: dict[str, Callable[[], None]], repeats: int, warmup: int,
-          device: torch.device) -> dict[str, float]:
-    """Median milliseconds per call, candidates interleaved."""
+          device: torch.device) -> dict[str, list[float]]:
+    """Milliseconds per call, one sample per round; the candidates take turns in a round."""
     def once(fn):
         if device.type == "cuda":
             torch.cuda.synchronize(device)
@@ -61,7 +64,20 @@ def _time(candidates: dict[str, Callable[[], None]], repeats: int, warmup: int,
     for _ in range(repeats):
         for name, fn in candidates.items():
             samples[name].append(once(fn))
-    return {name: statistics.median(v) for name, v in samples.items()}
+    return samples
+
+
+def _rows(params: dict[str, int], samples: dict[str, list[float]], reference: str) -> list[Row]:
+    """One row per candidate: median ms, and the median and quartiles of its per-round
+    ratio to ``reference`` (paired rounds cancel the machine's slow and fast patches)."""
+    rows = []
+    for name, count in params.items():
+        ratios = [a / b for a, b in zip(samples[name], samples[reference])]
+        low, _, high = (statistics.quantiles(ratios, n=4, method="inclusive")
+                        if len(ratios) > 1 else ratios * 3)
+        rows.append(Row(name, count, statistics.median(samples[name]), statistics.median(ratios),
+                        low, high))
+    return rows
 
 
 def _params(module: nn.Module) -> int:
@@ -90,9 +106,9 @@ def bench_lstm(s: BenchSettings, device: torch.device) -> list[Row]:
             out.sum().backward()
         return fn
 
-    times = _time({n: step(m, inputs[n]) for n, m in modules.items()}, s.repeats, s.warmup, device)
-    ref = times[f"nn.LSTM {small}x{small} (equal params)"]
-    return [Row(n, _params(m), times[n], times[n] / ref) for n, m in modules.items()]
+    samples = _time({n: step(m, inputs[n]) for n, m in modules.items()}, s.repeats, s.warmup, device)
+    return _rows({n: _params(m) for n, m in modules.items()}, samples,
+                 f"nn.LSTM {small}x{small} (equal params)")
 
 
 def bench_embedding(s: BenchSettings, device: torch.device) -> list[Row]:
@@ -119,10 +135,8 @@ def bench_embedding(s: BenchSettings, device: torch.device) -> list[Row]:
     names = {f"SparseEmbedding {V}x{d} ({s.emblocks} blocks, density {s.emdensity:g})": sparse_step,
              f"dense {V}x{d}": dense_step(w_full),
              f"dense {V}x{small} (equal params)": dense_step(w_small)}
-    params = [sparse.geometry.params, V * d, V * small]
-    times = _time(names, s.repeats, s.warmup, device)
-    ref = times[f"dense {V}x{d}"]
-    return [Row(n, p, times[n], times[n] / ref) for n, p in zip(names, params)]
+    params = dict(zip(names, [sparse.geometry.params, V * d, V * small]))
+    return _rows(params, _time(names, s.repeats, s.warmup, device), f"dense {V}x{d}")
 
 
 def check_settings(s: BenchSettings) -> None:
@@ -171,9 +185,11 @@ def print_bench(result: dict, as_json: bool) -> None:
                                      f"tokens: forward+backward")):
         table = Table(title=title, caption=f"ratio: to {result[key + '_reference']}; "
                                            f"{result['device']}, torch {result['torch']}, "
-                                           f"{result['threads']} threads, median of {s['repeats']}")
-        for col in ("implementation", "params", "ms", "ratio"):
+                                           f"{result['threads']} threads, median of {s['repeats']} "
+                                           f"rounds; range: quartiles of the per-round ratios")
+        for col in ("implementation", "params", "ms", "ratio", "range"):
             table.add_column(col, justify="left" if col == "implementation" else "right")
         for row in result[key]:
-            table.add_row(row["name"], f"{row['params']:,}", f"{row['ms']:.1f}", f"{row['ratio']:.2f}")
+            table.add_row(row["name"], f"{row['params']:,}", f"{row['ms']:.1f}", f"{row['ratio']:.2f}",
+                          f"{row['ratio_low']:.2f}-{row['ratio_high']:.2f}")
         console.print(table)

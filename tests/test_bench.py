@@ -3,7 +3,7 @@ import json
 
 from typer.testing import CliRunner
 
-from sparseseq_cli.bench import BenchSettings, run_bench
+from sparseseq_cli.bench import BenchSettings, _rows, run_bench
 from sparseseq_cli.cli import app
 from sparseseq_cli.devices import resolve_device
 
@@ -24,8 +24,22 @@ def test_run_bench_times_all_candidates_with_exact_parameter_counts():
         assert row["ms"] > 0
     emb = result["embedding"]
     assert [r["params"] for r in emb] == [2000, 4000, 2000]
-    assert emb[1]["ratio"] == 1.0
-    assert emb[0]["ratio"] == emb[0]["ms"] / emb[1]["ms"]
+    assert emb[1]["ratio"] == emb[1]["ratio_low"] == emb[1]["ratio_high"] == 1.0
+    for row in result["lstm"] + result["embedding"]:
+        assert 0 < row["ratio_low"] <= row["ratio"] <= row["ratio_high"]
+
+
+def test_ratios_are_paired_per_round_with_quartiles():
+    # per-round ratios 1.0, 3.0, 0.5: median 1.0, inclusive quartiles 0.75 and 2.0; the
+    # ratio of the medians (20 / 10) would say 2.0
+    samples = {"ref": [10.0, 10.0, 40.0], "cand": [10.0, 30.0, 20.0]}
+    cand, ref = _rows({"cand": 7, "ref": 9}, samples, "ref")
+    assert (cand.name, cand.params, cand.ms) == ("cand", 7, 20.0)
+    assert (cand.ratio, cand.ratio_low, cand.ratio_high) == (1.0, 0.75, 2.0)
+    assert (ref.name, ref.params, ref.ms) == ("ref", 9, 10.0)
+    assert (ref.ratio, ref.ratio_low, ref.ratio_high) == (1.0, 1.0, 1.0)
+    single = _rows({"c": 1}, {"c": [3.0], "r": [2.0]}, "r")[0]
+    assert (single.ratio, single.ratio_low, single.ratio_high) == (1.5, 1.5, 1.5)
 
 
 def test_cli_json_and_bad_settings():
