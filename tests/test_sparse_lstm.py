@@ -149,7 +149,7 @@ def test_bad_arguments_name_the_constructor_argument():
         SparseLSTM(4, 4, wdrop=1.0)
     with pytest.raises(ValueError, match="wdrop_directions"):
         SparseLSTM(4, 4, wdrop_directions=("sideways",))
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"impl='magic' must be one of 'auto', 'sequential', 'dense'"):
         SparseLSTM(4, 4, impl="magic")
     with pytest.raises(ValueError, match=r"input \(T, B, 4\)"):
         SparseLSTM(4, 4)(torch.randn(3, 2, 5))

@@ -78,7 +78,11 @@ class SparseLSTM(nn.Module):
         self.bidirectional = bidirectional
         self.wdrop = wdrop
         self.wdrop_directions = tuple(wdrop_directions)
-        self.impl = LSTMImpl(impl)
+        try:
+            self.impl = LSTMImpl(impl)
+        except ValueError:
+            raise ValueError(f"impl={impl!r} must be one of "
+                             f"{', '.join(repr(m.value) for m in LSTMImpl)}") from None
         # nn.LSTM as the parameter container of each component: its names, its init
         # (uniform +-1/sqrt(hidden)), exactly the original's components.
         self.components = nn.ModuleList(
