@@ -53,6 +53,18 @@ def test_lookup_and_decode_equal_dense_computation_with_gradients(V, d, K, D):
         torch.testing.assert_close(w.grad, W.grad[first:end][:, cols])
 
 
+def test_init_is_uniform_in_plus_minus_0_1_for_every_stored_row():
+    # SPEC 2.2: uniform(-0.1, 0.1) for every trainable row; 5,000 values pin the shape too
+    torch.manual_seed(0)
+    e = SparseEmbedding(1000, 20, blocks=20, density=0.25)
+    for w in e.weights:
+        assert w.abs().max() <= 0.1
+    values = torch.cat([w.detach().flatten() for w in e.weights])
+    assert values.min() < -0.099 and values.max() > 0.099
+    assert abs(values.mean()) < 0.005
+    assert values.std() == pytest.approx(0.2 / 12 ** 0.5, rel=0.05)   # uniform's std: width / sqrt(12)
+
+
 def test_eval_mode_has_no_dropout():
     e = SparseEmbedding(50, 12, blocks=4, density=0.5, dropoute=0.5, dropouti=0.5).eval()
     ids = torch.randint(0, 50, (5, 4))
