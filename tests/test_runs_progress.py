@@ -32,7 +32,11 @@ class Terminal(io.StringIO):
         return True
 
 
-def test_terminal_gets_a_bar_and_the_epoch_line():
+def test_terminal_gets_a_bar_and_the_epoch_line(monkeypatch):
+    # rich also asks the environment whether to draw (TERM=dumb in some CI): an ordinary terminal
+    monkeypatch.setenv("TERM", "xterm")
+    for name in ("TTY_COMPATIBLE", "TTY_INTERACTIVE", "FORCE_COLOR"):
+        monkeypatch.delenv(name, raising=False)
     stream, logged = Terminal(), []
     _drive(Progress(stream=stream, log=logged.append))
     shown = stream.getvalue()
