@@ -101,6 +101,8 @@ def test_timeout_is_retried(server, tmp_path):
     policy = DownloadPolicy(timeout_s=0.3, attempts=2, backoff_s=0.0)
     fetch(server.url("data.bin"), tmp_path / "data.bin", policy, QUIET)
     assert (tmp_path / "data.bin").read_bytes() == BODY
+    # the slow first answer was given up on, not waited for: a second request fetched the file
+    assert len(server.requests) == 2
 
 
 def test_unreachable_host(tmp_path):
