@@ -1,8 +1,10 @@
 """Presets, extends, --set coercion, validation and the resolved-config round trip."""
 import pytest
 import yaml
+from typer.testing import CliRunner
 
 from sparseseq_cli import config as config_module
+from sparseseq_cli.cli import app
 from sparseseq_cli.config import (LMConfig, POSConfig, Task, config_to_dict, dump_config,
                                   list_presets, load_config, run_name)
 from sparseseq_cli.corpora.vocab import VocabOrder
@@ -47,6 +49,29 @@ def test_overrides_apply_in_order_and_coerce():
     assert run_name(cfg) == "awd-lstm-seed7"
     # a value may contain "=": split on the first one only
     assert load_config("awd-lstm", overrides=["path=a=b"]).data.path == "a=b"
+
+
+def test_sources_apply_in_the_documented_order(tmp_path):
+    # DESIGN habit 5: defaults, extends chain, preset, --config, --set left to right, flags
+    file = tmp_path / "c.yaml"
+    file.write_text("train: {seed: 5}\n")
+
+    def seed(**sources):
+        return load_config("awd-sparse-wt2", **sources).train.seed
+
+    assert load_config().train.seed == 141 and seed() == 1882
+    assert seed(config_file=file) == 5
+    assert seed(config_file=file, overrides=["seed=3", "seed=4"]) == 4
+    assert seed(config_file=file, overrides=["seed=3"], flags={"train.seed": 7}) == 7
+    assert seed(overrides=["seed=3"], flags={"train.seed": None}) == 3   # a flag not given
+
+
+def test_dedicated_flag_wins_over_set_on_the_command_line():
+    result = CliRunner().invoke(app, ["train-pos", "--preset", "pos-tiny", "--set", "seed=3",
+                                      "--seed", "7", "--set", "epochs=2", "--print-config"])
+    assert result.exit_code == 0, result.output
+    train = yaml.safe_load(result.stdout)["train"]
+    assert (train["seed"], train["epochs"]) == (7, 2)   # --epochs not given keeps the --set
 
 
 def test_config_file_layers_on_the_preset_and_round_trips(tmp_path):
