@@ -1,5 +1,7 @@
-"""train-pos: run files, best-dev selection, accuracy with and without -NONE-, resume, CLI."""
+"""train-pos: it learns (Adam and SGD), run files, best-dev selection, accuracy with and without
+-NONE-, resume (also after Ctrl-C mid-epoch), weight drop directions, CLI."""
 import json
+from collections import Counter
 
 import pytest
 import torch
@@ -11,7 +13,9 @@ from sparseseq_cli.config import load_config
 from sparseseq_cli.corpora import synthetic
 from sparseseq_cli.corpora.tag_batches import Batch
 from sparseseq_cli.training import tagging
-from sparseseq_cli.training.runs import RunDir
+from sparseseq_cli.training.runs import TRAIN, RunDir
+
+from lm_fixtures import StopAfter
 
 CPU = torch.device("cpu")
 SMALL = ["emsize=8", "nhid=8", "emblocks=2", "emdensity=0.75", "lr=0.01", "epochs=3",
@@ -38,6 +42,26 @@ def config(folder, *extra):
     return load_config("pos-tiny", overrides=SMALL + list(extra), flags={"data.path": str(folder)}, task="pos")
 
 
+def majority_baseline(folder):
+    """Dev accuracy of tagging every token with the most frequent training tag."""
+    def tags(name):
+        return [line.split("\t")[1] for line in (folder / name).read_text().splitlines() if line]
+
+    top = Counter(tags("train.conll")).most_common(1)[0][0]
+    dev = tags("valid.conll")
+    return dev.count(top) / len(dev)
+
+
+def assert_same_run(a, b):
+    """Two run folders hold the same per-epoch metrics (timings aside) and the same last model."""
+    def strip(records):
+        return [{k: v for k, v in r.items() if k not in ("elapsed_s", "train_s")} for r in records]
+
+    assert strip(RunDir(a).read_metrics()) == strip(RunDir(b).read_metrics())
+    first, second = RunDir(a).load(TRAIN.last)["model"], RunDir(b).load(TRAIN.last)["model"]
+    assert all(torch.equal(first[k], second[k]) for k in first)
+
+
 def test_run_files_and_results(data, tmp_path):
     results = tagging.train_pos(config(data[0]), tmp_path / "run", device=CPU, quiet=True)
     run = tmp_path / "run"
@@ -60,6 +84,31 @@ def test_run_files_and_results(data, tmp_path):
     for name in ("checkpoint_last.pt", "checkpoint_best.pt"):
         state = torch.load(run / name, weights_only=True)
         assert state["vocab"] == (run / "vocab.txt").read_text().splitlines()
+
+
+def test_training_learns_well_past_the_majority_tag(data, tmp_path):
+    # the untrained tagger is near chance (about 0.01 here); five epochs must leave tagging
+    # every token with the most frequent tag (about 0.17) far behind
+    results = tagging.train_pos(config(data[0], "epochs=5", "lr=0.1"), tmp_path / "run", device=CPU, quiet=True)
+    assert results["metrics"]["dev_acc"] > majority_baseline(data[0]) + 0.25
+
+
+def test_sgd_optimizer_trains(data, tmp_path):
+    results = tagging.train_pos(config(data[0], "optimizer=sgd", "lr=0.5", "momentum=0.9", "epochs=10"),
+                                tmp_path / "run", device=CPU, quiet=True)
+    run = RunDir(tmp_path / "run")
+    group = run.load(TRAIN.last)["optimizer"]["param_groups"][0]
+    assert "betas" not in group and (group["lr"], group["momentum"]) == (0.5, 0.9)   # SGD, as configured
+    losses = [r["train_loss"] for r in run.read_metrics()]
+    assert losses[-1] < losses[0] - 0.5
+    assert results["metrics"]["dev_acc"] > majority_baseline(data[0]) + 0.1
+
+
+@pytest.mark.parametrize("reverse", [False, True])
+def test_wdrop_reverse_reaches_the_reverse_lstm(reverse):
+    cfg = load_config("pos-tiny", overrides=["wdrop=0.3", f"wdrop_reverse={reverse}"], task="pos")
+    bilstm = tagging.build_tagger(cfg, 30, 5).bilstm
+    assert (bilstm.forward_lstm.wdrop, bilstm.reverse_lstm.wdrop) == (0.3, 0.3 if reverse else 0.0)
 
 
 def test_best_dev_checkpoint_is_the_best_epoch(data, tmp_path):
@@ -93,14 +142,22 @@ def test_resume_equals_uninterrupted(data, tmp_path):
     (tmp_path / "cut" / "results.json").unlink()          # as if killed after epoch 2
     resumed = tagging.train_pos(config(data[0]), tmp_path / "cut", device=CPU, resume=True, quiet=True)
     assert resumed["metrics"] == whole["metrics"]
+    assert_same_run(tmp_path / "cut", tmp_path / "whole")
 
-    def strip(records):
-        return [{k: v for k, v in r.items() if k not in ("elapsed_s", "train_s")} for r in records]
 
-    assert strip(RunDir(tmp_path / "cut").read_metrics()) == strip(RunDir(tmp_path / "whole").read_metrics())
-    a = torch.load(tmp_path / "whole" / "checkpoint_last.pt", weights_only=True)["model"]
-    b = torch.load(tmp_path / "cut" / "checkpoint_last.pt", weights_only=True)["model"]
-    assert all(torch.equal(a[k], b[k]) for k in a)
+def test_ctrl_c_mid_epoch_then_resume_equals_uninterrupted(data, tmp_path, monkeypatch):
+    whole = tagging.train_pos(config(data[0]), tmp_path / "whole", device=CPU, quiet=True)
+    # 120 sentences in batches of 20: the Ctrl-C arrives before the 4th batch of epoch 2
+    monkeypatch.setattr(tagging, "StopRequest", lambda: StopAfter(6 + 3))
+    with pytest.raises(tagging.TrainingInterrupted, match="--resume .* continues after epoch 1"):
+        tagging.train_pos(config(data[0]), tmp_path / "cut", device=CPU, quiet=True)
+    run = RunDir(tmp_path / "cut")
+    assert run.load(TRAIN.last)["state"]["epoch"] == 1 and len(run.read_metrics()) == 1
+    assert not (tmp_path / "cut" / "results.json").exists()
+    monkeypatch.undo()
+    resumed = tagging.train_pos(config(data[0]), tmp_path / "cut", device=CPU, resume=True, quiet=True)
+    assert resumed["metrics"] == whole["metrics"]
+    assert_same_run(tmp_path / "cut", tmp_path / "whole")
 
 
 def test_resume_refuses_another_model(data, tmp_path):
