@@ -87,6 +87,11 @@ class Session:
     def elapsed(self) -> float:
         return self.state.elapsed_s + time.time() - self.started
 
+    def lr(self) -> float:
+        """The learning rate the optimizer holds between steps (the epoch's, which each step
+        scales by seq_len/bptt): what the metrics report."""
+        return self.optimizer.param_groups[0]["lr"]
+
 
 @dataclass
 class EpochStats:
@@ -248,7 +253,7 @@ def _end_validated_epoch(run: RunDir, s: Session, vocab: list[str], kind: str, e
     s.state.last = {"train_loss": stats.loss, "valid_loss": val_loss}
     run.append_metrics({"epoch": epoch, "elapsed_s": round(s.elapsed(), 3),
                         "train_loss": stats.loss, "valid_loss": val_loss,
-                        "valid_ppl": _ppl(val_loss), "lr": s.cfg.train.lr, "asgd": averaged})
+                        "valid_ppl": _ppl(val_loss), "lr": s.lr(), "asgd": averaged})
     _save_last(run, s, vocab, kind)
 
 
@@ -581,7 +586,7 @@ def finetune_lm(path: Path, *, device: torch.device, overrides: Iterable[str] = 
                 st.stopped = True
             else:
                 st.history.append(val_loss)
-            _end_validated_epoch(run, s, vocab, kind, epoch, stats, val_loss, True)
+            _end_validated_epoch(run, s, vocab, kind, epoch, stats, val_loss, s.average is not None)
     return _finish_validated(run, s, kind, device, test_data, FINETUNE.best)
 
 
@@ -625,7 +630,7 @@ def overfit(cfg: LMConfig, path: Path, *, device: torch.device, resume: bool = F
             st.last = {"train_loss": stats.loss, "train_acc": stats.accuracy}
             run.append_metrics({"epoch": epoch, "elapsed_s": round(s.elapsed(), 3),
                                 "train_loss": stats.loss, "train_ppl": _ppl(stats.loss),
-                                "train_acc": stats.accuracy, "lr": t.lr * t.lr_gamma ** (epoch - 1)})
+                                "train_acc": stats.accuracy, "lr": s.lr()})
             _save_last(run, s, vocab, kind)
     return _results(kind, s, run, device, {
         "train_ppl": _ppl(st.last["train_loss"]) if st.last else None,
