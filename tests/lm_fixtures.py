@@ -4,16 +4,33 @@ from pathlib import Path
 
 import yaml
 
+from sparseseq_cli.training import lm
+
 WORDS = "the a cat dog sees eats runs big small red".split()
 
 
-def write_corpus(folder: Path, lines=(240, 40, 40), seed=0) -> Path:
-    """train/valid/test.txt of short random sentences over a ten-word vocabulary."""
+def _random_sentence(rng: random.Random) -> list[str]:
+    return [rng.choice(WORDS) for _ in range(rng.randint(3, 8))]
+
+
+def _grammatical_sentence(rng: random.Random) -> list[str]:
+    """determiner [adjective] noun verb determiner [adjective] noun: each word narrows the
+    next one's choices, so a model that learns beats the unigram baseline by far."""
+    def phrase():
+        adjective = [rng.choice(("big", "small", "red"))] if rng.random() < 0.5 else []
+        return [rng.choice(("the", "a")), *adjective, rng.choice(("cat", "dog"))]
+
+    return [*phrase(), rng.choice(("sees", "eats", "runs")), *phrase()]
+
+
+def write_corpus(folder: Path, lines=(240, 40, 40), seed=0, grammatical=False) -> Path:
+    """train/valid/test.txt of short sentences over a ten-word vocabulary: random words
+    (nothing to learn beyond sentence length), or ``grammatical`` ones."""
     rng = random.Random(seed)
+    sentence = _grammatical_sentence if grammatical else _random_sentence
     folder.mkdir(parents=True, exist_ok=True)
     for split, n in zip(("train", "valid", "test"), lines):
-        text = "".join(" ".join(rng.choice(WORDS) for _ in range(rng.randint(3, 8))) + "\n"
-                       for _ in range(n))
+        text = "".join(" ".join(sentence(rng)) + "\n" for _ in range(n))
         (folder / f"{split}.txt").write_text(text)
     return folder
 
@@ -42,6 +59,22 @@ TABLE_3_1 = {
     "recite-sparse1": (5_058_304, 7_068_304),
     "recite-sparse2": (5_060_160, 7_070_160),
 }
+
+
+_EVALUATE = lm.evaluate   # the real one, whatever a test has patched in since
+
+
+def script_validation(monkeypatch, losses) -> None:
+    """Replace validation losses by ``losses`` (in order); training and testing still run
+    for real."""
+    script = list(losses)
+
+    def evaluate(model, data, bptt, **kw):
+        if kw.get("description") == "valid":
+            return script.pop(0), 1
+        return _EVALUATE(model, data, bptt, **kw)
+
+    monkeypatch.setattr(lm, "evaluate", evaluate)
 
 
 class StopAfter:

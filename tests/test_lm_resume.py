@@ -14,7 +14,7 @@ from sparseseq_cli.config import load_config
 from sparseseq_cli.training import lm
 from sparseseq_cli.training.runs import TRAIN, RunDir
 
-from lm_fixtures import StopAfter, write_config, write_corpus
+from lm_fixtures import StopAfter, script_validation, write_config, write_corpus
 
 
 @pytest.fixture(scope="module")
@@ -88,20 +88,11 @@ def test_averaging_and_nt_asgd_state_survive_an_interrupt(tmp_path, monkeypatch)
     corpus = write_corpus(tmp_path / "corpus")
     cfg = load_config(config_file=write_config(tmp_path / "t.yaml", corpus, epochs=4, nonmono=0,
                                                max_batches=6))
-    real_evaluate = lm.evaluate
-
-    def script(losses):
-        def evaluate(model, data, bptt, **kw):
-            if kw.get("description") == "valid":
-                return losses.pop(0), 1
-            return real_evaluate(model, data, bptt, **kw)
-        monkeypatch.setattr(lm, "evaluate", evaluate)
-
     cpu = torch.device("cpu")
-    script([4.0, 5.0, 3.9, 3.8])            # epoch 2 is worse than epoch 1: averaging from epoch 3
+    script_validation(monkeypatch, [4.0, 5.0, 3.9, 3.8])   # epoch 2 is worse than epoch 1: averaging from epoch 3
     reference = lm.train_lm(cfg, tmp_path / "reference", device=cpu, quiet=True)
 
-    script([4.0, 5.0, 3.9])
+    script_validation(monkeypatch, [4.0, 5.0, 3.9])
     monkeypatch.setattr(lm, "StopRequest", lambda: StopAfter(3 * 6 + 3))
     with pytest.raises(lm.TrainingInterrupted):
         lm.train_lm(cfg, tmp_path / "run", device=cpu, quiet=True)
@@ -109,7 +100,7 @@ def test_averaging_and_nt_asgd_state_survive_an_interrupt(tmp_path, monkeypatch)
     assert last["cursor"]["batch"] == 3 and last["state"]["epoch"] == 3
     assert last["state"]["history"] == [4.0, 5.0] and last["averaging"]["count"] == 6 + 3
 
-    script([3.8])
+    script_validation(monkeypatch, [3.8])
     monkeypatch.setattr(lm, "StopRequest", lambda: StopAfter(10 ** 9))
     resumed = lm.train_lm(cfg, tmp_path / "run", device=cpu, resume=True, quiet=True)
     assert resumed["metrics"] == reference["metrics"] and resumed["metrics"]["best_epoch"] == 4

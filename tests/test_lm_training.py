@@ -6,12 +6,13 @@ import pytest
 import torch
 
 from sparseseq_cli.config import load_config
+from sparseseq_cli.corpora.lm_data import load_lm_corpus, unigram_perplexity
 from sparseseq_cli.errors import SparseseqError
 from sparseseq_cli.training import lm
 from sparseseq_cli.training.averaging import ParameterAverage
 from sparseseq_cli.training.runs import FINETUNE, TRAIN, RunDir
 
-from lm_fixtures import write_config, write_corpus
+from lm_fixtures import script_validation, write_config, write_corpus
 
 CPU = torch.device("cpu")
 
@@ -45,24 +46,11 @@ def test_parameter_average_is_the_mean_of_the_iterates():
     assert other.count == 3 and torch.equal(other.mean[0], average.mean[0])
 
 
-def _scripted_validation(monkeypatch, losses):
-    """Replace validation losses by a script; the test pass still runs for real."""
-    script = list(losses)
-    real = lm.evaluate
-
-    def evaluate(model, data, bptt, **kw):
-        if kw.get("description") == "valid":
-            return script.pop(0), 1
-        return real(model, data, bptt, **kw)
-
-    monkeypatch.setattr(lm, "evaluate", evaluate)
-
-
 def test_nt_asgd_switches_when_validation_stops_improving_and_stops_after_patience(
         tmp_path, corpus, monkeypatch):
     # nonmono 1: epoch 3 (6.0) is worse than epoch 1 (4.0) -> switch; averaged epochs then
     # 6.1, 6.2, 6.3 are worse in a row -> with patience 2, stop after epoch 6 of 50
-    _scripted_validation(monkeypatch, [4.0, 5.0, 6.0, 6.1, 6.2, 6.3, 9.9])
+    script_validation(monkeypatch, [4.0, 5.0, 6.0, 6.1, 6.2, 6.3, 9.9])
     cfg = _cfg(tmp_path, corpus, epochs=50, nonmono=1, asgd_patience=2, max_batches=3)
     result = lm.train_lm(cfg, tmp_path / "run", device=CPU, quiet=True)
     rows = _metrics(tmp_path / "run")
@@ -73,8 +61,37 @@ def test_nt_asgd_switches_when_validation_stops_improving_and_stops_after_patien
     assert "Switching to ASGD" in log and "breaking out of ASGD loop" in log
 
 
+def test_nt_asgd_compares_only_with_losses_older_than_nonmono_epochs(tmp_path, corpus, monkeypatch):
+    # nonmono 2: epoch 4 (4.5) is worse than the recent 3.9 but not than epoch 1's 5.0, the
+    # only loss older than 2 epochs -> no switch; epoch 5 (4.2) is worse than min(5.0, 4.0)
+    # -> switch, so epoch 6 trains averaged
+    script_validation(monkeypatch, [5.0, 4.0, 3.9, 4.5, 4.2, 4.1])
+    cfg = _cfg(tmp_path, corpus, epochs=6, nonmono=2, max_batches=2)
+    lm.train_lm(cfg, tmp_path / "run", device=CPU, quiet=True)
+    assert [r["asgd"] for r in _metrics(tmp_path / "run")] == [False] * 5 + [True]
+    assert (tmp_path / "run" / "log.txt").read_text().count("Switching to ASGD") == 1
+
+
+def test_finetuning_stops_once_validation_is_worse_than_nonmono_epochs_ago(tmp_path, corpus, monkeypatch):
+    # the original's rule: stop when more than max(finetune_min_epochs, nonmono) losses are
+    # kept and this one is worse than all but the last nonmono of them. With 2 and 1:
+    # epoch 3 (4.2 > 4.0) is too early, epoch 5 (3.5) beats the 4.0 and 4.5 kept before
+    # epoch 4, epoch 6 (3.2 > 3.0 of epoch 4) stops, long before the 20 epochs.
+    script_validation(monkeypatch, [6.0,                                  # train-lm's epoch
+                                    5.0,                                  # finetuning's start
+                                    4.0, 4.5, 4.2, 3.0, 3.5, 3.2, 2.0])
+    run = tmp_path / "run"
+    lm.train_lm(_cfg(tmp_path, corpus, epochs=1, max_batches=2), run, device=CPU, quiet=True)
+    fine = lm.finetune_lm(run, device=CPU, quiet=True, overrides=[
+        "epochs=20", "nonmono=1", "finetune_min_epochs=2", "max_batches=2"])
+    assert fine["epochs"] == 6
+    assert [r["valid_loss"] for r in _metrics(run, FINETUNE.metrics)] == [4.0, 4.5, 4.2, 3.0, 3.5, 3.2]
+    assert (fine["metrics"]["valid_loss"], fine["metrics"]["best_epoch"]) == (3.0, 4)
+    assert (run / "log.txt").read_text().count("Done!") == 1
+
+
 def test_averaged_weights_are_validated_and_saved(tmp_path, corpus, monkeypatch):
-    _scripted_validation(monkeypatch, [4.0, 5.0, 6.0, 3.0])   # switch after 3, best at 4
+    script_validation(monkeypatch, [4.0, 5.0, 6.0, 3.0])   # switch after 3, best at 4
     cfg = _cfg(tmp_path, corpus, epochs=4, nonmono=1, max_batches=4)
     lm.train_lm(cfg, tmp_path / "run", device=CPU, quiet=True)
     run = RunDir(tmp_path / "run")
@@ -86,18 +103,23 @@ def test_averaged_weights_are_validated_and_saved(tmp_path, corpus, monkeypatch)
     assert not torch.equal(best["model"][names[0]], last["model"][names[0]])
 
 
-def test_train_finetune_eval_end_to_end(tmp_path, corpus):
-    cfg = _cfg(tmp_path, corpus, epochs=2, finetune_min_epochs=0, nonmono=1)
+def test_train_finetune_eval_end_to_end(tmp_path):
+    corpus = write_corpus(tmp_path / "corpus", grammatical=True)
+    cfg = _cfg(tmp_path, corpus, epochs=4, finetune_min_epochs=0, nonmono=1)
     run = tmp_path / "run"
     result = lm.train_lm(cfg, run, device=CPU, quiet=True)
     m = result["metrics"]
     assert set(m) == {"valid_loss", "valid_ppl", "test_loss", "test_ppl", "best_epoch"}
-    assert 1 < m["test_ppl"] < 13     # random words: about the uniform 11 (ten words and <eos>)
+    # it learned the grammar: far below the unigram baseline (9.6), itself below an untrained
+    # model's near-uniform 11
+    words = load_lm_corpus(str(corpus))
+    assert 1 < m["test_ppl"] < unigram_perplexity(words.splits["train"], words.splits["test"],
+                                                  len(words.vocab)) / 2
     assert result["tokens_per_s"] > 0 and result["params"]["total"] > 0
     assert json.loads((run / "results.json").read_text()) == result
     assert (run / "vocab.txt").read_text().split() == RunDir(run).load(TRAIN.best)["vocab"]
     rows = _metrics(run)
-    assert [r["epoch"] for r in rows] == [1, 2]
+    assert [r["epoch"] for r in rows] == [1, 2, 3, 4]
     assert set(rows[0]) == {"epoch", "elapsed_s", "train_loss", "valid_loss", "valid_ppl", "lr", "asgd"}
 
     evaluated = lm.eval_lm(run, device=CPU, quiet=True)
@@ -108,8 +130,12 @@ def test_train_finetune_eval_end_to_end(tmp_path, corpus):
     fine = lm.finetune_lm(run, device=CPU, overrides=["epochs=2"], quiet=True)
     assert fine["task"] == "finetune-lm" and (run / FINETUNE.results).exists()
     assert (run / "checkpoint_best.pt").read_bytes() == trained
-    assert [r["asgd"] for r in _metrics(run, FINETUNE.metrics)] == [True, True]
-    assert fine["metrics"]["valid_loss"] <= m["valid_loss"]
+    fine_rows = _metrics(run, FINETUNE.metrics)
+    assert [r["asgd"] for r in fine_rows] == [True, True]
+    # averaged SGD improved on the trained model, and the finetuned checkpoint is the one reported
+    assert fine["metrics"]["valid_loss"] < m["valid_loss"] and fine["metrics"]["best_epoch"] >= 1
+    assert lm.eval_lm(run, device=CPU, finetuned=True, split="valid", quiet=True)["loss"] == \
+        pytest.approx(fine["metrics"]["valid_loss"])
     assert lm.eval_lm(run, device=CPU, finetuned=True, quiet=True)["ppl"] == \
         pytest.approx(fine["metrics"]["test_ppl"], rel=1e-9)
     with pytest.raises(SparseseqError, match="finished finetuning run"):
