@@ -419,6 +419,20 @@ def _new_session(cfg: LMConfig, model: LanguageModel, progress: Progress, world:
                    net=world.wrap(model))
 
 
+def _start_new_model(cfg: LMConfig, path: Path, splits: tuple[str, ...], *, device: torch.device,
+                     resume: bool, force: bool, quiet: bool, stream, world: World
+                     ) -> tuple[RunDir, Session, LMCorpus, dict[str, torch.Tensor]]:
+    """The start of train-lm and overfit: the corpus read before the run folder is touched,
+    the run opened with its vocabulary, and a session on a freshly built, seeded model."""
+    corpus, columns = _read_corpus(cfg, splits)
+    run = _open_phase(cfg, path, resume, force, world)
+    progress = Progress(quiet=quiet or not world.is_main, log=run.log, stream=stream)
+    torch.manual_seed(cfg.train.seed)
+    _keep_vocabulary(cfg, run, corpus, world)
+    model = build_model(cfg, len(corpus.vocab.words)).to(device)
+    return run, _new_session(cfg, model, progress, world), corpus, columns
+
+
 def _epoch_or_interrupt(run: RunDir, s: Session, vocab: list[str], kind: str, data: torch.Tensor,
                         epoch: int, cursor: Optional[dict], count_correct: bool = False) -> EpochStats:
     stats = train_epoch(s, data, epoch, cursor, count_correct)
@@ -484,14 +498,10 @@ def train_lm(cfg: LMConfig, path: Path, *, device: torch.device, resume: bool = 
     """AWD-LSTM training with NT-ASGD; returns the results.json record. Under torchrun
     ``world`` is this rank's place (see :func:`data_parallel`)."""
     kind = "train-lm"
-    corpus, columns = _read_corpus(cfg, ("train", "valid", "test"))
-    run = _open_phase(cfg, path, resume, force, world)
-    progress = Progress(quiet=quiet or not world.is_main, log=run.log, stream=stream)
-    t = cfg.train
-    torch.manual_seed(t.seed)
-    _keep_vocabulary(cfg, run, corpus, world)
-    vocab = corpus.vocab.words
-    s = _new_session(cfg, build_model(cfg, len(vocab)).to(device), progress, world)
+    run, s, corpus, columns = _start_new_model(cfg, path, ("train", "valid", "test"), device=device,
+                                               resume=resume, force=force, quiet=quiet, stream=stream,
+                                               world=world)
+    progress, t, vocab = s.progress, cfg.train, corpus.vocab.words
     train_data = world.shard_columns(columns["train"]).to(device)
     valid_data = world.split_columns(columns["valid"]).to(device)
     test_data = columns["test"].to(device)
@@ -595,14 +605,9 @@ def overfit(cfg: LMConfig, path: Path, *, device: torch.device, resume: bool = F
             force: bool = False, quiet: bool = False, stream=None, world: World = World()) -> dict[str, Any]:
     """Memorize the training split; per epoch train perplexity and accuracy (Table 3)."""
     kind = "overfit"
-    corpus, columns = _read_corpus(cfg, ("train",))
-    run = _open_phase(cfg, path, resume, force, world)
-    progress = Progress(quiet=quiet or not world.is_main, log=run.log, stream=stream)
-    t = cfg.train
-    torch.manual_seed(t.seed)
-    _keep_vocabulary(cfg, run, corpus, world)
-    vocab = corpus.vocab.words
-    s = _new_session(cfg, build_model(cfg, len(vocab)).to(device), progress, world)
+    run, s, corpus, columns = _start_new_model(cfg, path, ("train",), device=device, resume=resume,
+                                               force=force, quiet=quiet, stream=stream, world=world)
+    progress, t, vocab = s.progress, cfg.train, corpus.vocab.words
     train_data = world.shard_columns(columns["train"]).to(device)
     cursor = None
     if run.resuming and world.on_main(lambda: run.has(TRAIN.last)):
