@@ -421,16 +421,25 @@ def _new_session(cfg: LMConfig, model: LanguageModel, progress: Progress, world:
 
 def _start_new_model(cfg: LMConfig, path: Path, splits: tuple[str, ...], *, device: torch.device,
                      resume: bool, force: bool, quiet: bool, stream, world: World
-                     ) -> tuple[RunDir, Session, LMCorpus, dict[str, torch.Tensor]]:
+                     ) -> tuple[RunDir, Session, list[str], dict[str, torch.Tensor], Optional[dict]]:
     """The start of train-lm and overfit: the corpus read before the run folder is touched,
-    the run opened with its vocabulary, and a session on a freshly built, seeded model."""
+    the run opened with its vocabulary, and a session on a freshly built, seeded model,
+    restored from the last checkpoint when resuming. Returns the run, the session, the
+    vocabulary, the batch columns and the mid-epoch cursor (None: start at an epoch)."""
     corpus, columns = _read_corpus(cfg, splits)
     run = _open_phase(cfg, path, resume, force, world)
     progress = Progress(quiet=quiet or not world.is_main, log=run.log, stream=stream)
     torch.manual_seed(cfg.train.seed)
     _keep_vocabulary(cfg, run, corpus, world)
-    model = build_model(cfg, len(corpus.vocab.words)).to(device)
-    return run, _new_session(cfg, model, progress, world), corpus, columns
+    s = _new_session(cfg, build_model(cfg, len(corpus.vocab.words)).to(device), progress, world)
+    cursor = None
+    if run.resuming and world.on_main(lambda: run.has(TRAIN.last)):
+        cursor = _restore(run, s)
+        progress.line(f"resuming {run.path} after epoch {s.state.epoch}"
+                      + (" (mid-epoch)" if cursor else ""))
+    else:
+        _describe(s, corpus, device)
+    return run, s, corpus.vocab.words, columns, cursor
 
 
 def _epoch_or_interrupt(run: RunDir, s: Session, vocab: list[str], kind: str, data: torch.Tensor,
@@ -498,20 +507,13 @@ def train_lm(cfg: LMConfig, path: Path, *, device: torch.device, resume: bool = 
     """AWD-LSTM training with NT-ASGD; returns the results.json record. Under torchrun
     ``world`` is this rank's place (see :func:`data_parallel`)."""
     kind = "train-lm"
-    run, s, corpus, columns = _start_new_model(cfg, path, ("train", "valid", "test"), device=device,
-                                               resume=resume, force=force, quiet=quiet, stream=stream,
-                                               world=world)
-    progress, t, vocab = s.progress, cfg.train, corpus.vocab.words
+    run, s, vocab, columns, cursor = _start_new_model(
+        cfg, path, ("train", "valid", "test"), device=device, resume=resume, force=force, quiet=quiet,
+        stream=stream, world=world)
+    progress, t = s.progress, cfg.train
     train_data = world.shard_columns(columns["train"]).to(device)
     valid_data = world.split_columns(columns["valid"]).to(device)
     test_data = columns["test"].to(device)
-    cursor = None
-    if run.resuming and world.on_main(lambda: run.has(TRAIN.last)):
-        cursor = _restore(run, s)
-        progress.line(f"resuming {run.path} after epoch {s.state.epoch}"
-                      + (" (mid-epoch)" if cursor else ""))
-    else:
-        _describe(s, corpus, device)
     st = s.state
     with StopRequest() as s.stop:
         while not st.stopped and st.epoch < t.epochs:
@@ -605,16 +607,11 @@ def overfit(cfg: LMConfig, path: Path, *, device: torch.device, resume: bool = F
             force: bool = False, quiet: bool = False, stream=None, world: World = World()) -> dict[str, Any]:
     """Memorize the training split; per epoch train perplexity and accuracy (Table 3)."""
     kind = "overfit"
-    run, s, corpus, columns = _start_new_model(cfg, path, ("train",), device=device, resume=resume,
-                                               force=force, quiet=quiet, stream=stream, world=world)
-    progress, t, vocab = s.progress, cfg.train, corpus.vocab.words
+    run, s, vocab, columns, cursor = _start_new_model(
+        cfg, path, ("train",), device=device, resume=resume, force=force, quiet=quiet, stream=stream,
+        world=world)
+    progress, t = s.progress, cfg.train
     train_data = world.shard_columns(columns["train"]).to(device)
-    cursor = None
-    if run.resuming and world.on_main(lambda: run.has(TRAIN.last)):
-        cursor = _restore(run, s)
-        progress.line(f"resuming {run.path} after epoch {s.state.epoch}")
-    else:
-        _describe(s, corpus, device)
     st = s.state
     with StopRequest() as s.stop:
         while not st.stopped and st.epoch < t.epochs:
