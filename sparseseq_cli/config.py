@@ -33,11 +33,7 @@ from sparseseq_cli.corpora.vocab import VocabOrder
 from sparseseq_cli.errors import SparseseqError
 from sparseseq_cli.layers.geometry import embedding_geometry, lstm_geometry
 from sparseseq_cli.models.sparse_modes import SparseMode, lstm_stack
-
-
-class Task(str, Enum):
-    LM = "lm"
-    POS = "pos"
+from sparseseq_cli.tasks import Task
 
 
 class OptimizerName(str, Enum):

@@ -4,7 +4,8 @@ from pathlib import Path
 
 import yaml
 
-from sparseseq_cli.training import lm
+from sparseseq_cli.training import lm_phases as lm
+from sparseseq_cli.training import lm_loop, lm_phases
 
 WORDS = "the a cat dog sees eats runs big small red".split()
 
@@ -61,7 +62,7 @@ TABLE_3_1 = {
 }
 
 
-_EVALUATE = lm.evaluate   # the real one, whatever a test has patched in since
+_EVALUATE = lm_loop.evaluate   # the real one, whatever a test has patched in since
 
 
 def script_validation(monkeypatch, losses) -> None:
@@ -74,7 +75,7 @@ def script_validation(monkeypatch, losses) -> None:
             return script.pop(0), 1
         return _EVALUATE(model, data, bptt, **kw)
 
-    monkeypatch.setattr(lm, "evaluate", evaluate)
+    monkeypatch.setattr(lm_phases, "evaluate", evaluate)
 
 
 class StopAfter:

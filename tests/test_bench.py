@@ -5,7 +5,7 @@ from typer.testing import CliRunner
 
 from sparseseq_cli.bench import BenchSettings, _rows, run_bench
 from sparseseq_cli.cli import app
-from sparseseq_cli.devices import resolve_device
+from sparseseq_cli.training.distributed import resolve_device
 
 SMALL = dict(lstm_size=30, reduce=0.6, seq_len=5, batch_size=3, vocab_size=200, emsize=20,
              emblocks=4, emdensity=0.5, repeats=2)

@@ -25,9 +25,10 @@ from sparseseq_cli.config import load_config
 from sparseseq_cli.corpora import synthetic
 from sparseseq_cli.corpora.tag_batches import Batch
 from sparseseq_cli.errors import SparseseqError
-from sparseseq_cli.training import distributed, lm, tagging
+from sparseseq_cli.training import distributed, tagging, tagging_loop
+from sparseseq_cli.training import lm_phases as lm
 from sparseseq_cli.training.distributed import World, data_parallel
-from sparseseq_cli.training.runs import FINETUNE, TRAIN, RunDir
+from sparseseq_cli.run_folder import FINETUNE, TRAIN, RunFolder
 
 from lm_fixtures import StopAfter, write_config, write_corpus
 
@@ -117,7 +118,7 @@ def runs(tmp_path_factory):
 
 
 def _model(folder, name=TRAIN.last):
-    return RunDir(folder).load(name)["model"]
+    return RunFolder(folder).load(name)["model"]
 
 
 def _assert_close(a, b, atol=1e-5):
@@ -170,8 +171,8 @@ def test_finetuning_averages_the_same_weights(runs):
     dp, single = runs
     for name in (FINETUNE.last, FINETUNE.best):
         _assert_close(_model(dp / "sparse", name), _model(single / "sparse", name))
-    got = RunDir(dp / "sparse").load(FINETUNE.last)["averaging"]
-    want = RunDir(single / "sparse").load(FINETUNE.last)["averaging"]
+    got = RunFolder(dp / "sparse").load(FINETUNE.last)["averaging"]
+    want = RunFolder(single / "sparse").load(FINETUNE.last)["averaging"]
     assert got["count"] == want["count"] == 16
     for a, b in zip(got["mean"], want["mean"], strict=True):
         assert torch.allclose(a, b, rtol=0, atol=1e-5)
@@ -198,7 +199,7 @@ def test_tagger_shards_sentences_to_the_single_process_step(runs):
 @pytest.mark.parametrize("name", ["dropout", "sparse"])
 def test_interrupted_two_rank_run_resumes_exactly(runs, name):
     dp, _ = runs
-    cursor = RunDir(dp / f"{name}-interrupted").load(TRAIN.last)["cursor"]
+    cursor = RunFolder(dp / f"{name}-interrupted").load(TRAIN.last)["cursor"]
     assert cursor["batch"] == 6 and len(cursor["ranks"]) == 2   # both ranks stopped at the vote
     assert [h.shape[1] for h, _ in cursor["hidden"]] == [4, 4]   # the whole batch's columns
     uninterrupted = dp / name
@@ -259,12 +260,12 @@ def test_batch_size_not_divisible_fails_before_the_run_folder(tmp_path):
 def test_tagger_batch_shares():
     ids = torch.arange(5 * 3).view(5, 3)                # 3 sentences of lengths 5, 3, 2
     batch = Batch(ids, ids + 100, torch.tensor([5, 3, 2]))
-    share = tagging._share(batch, World(1, 2))
+    share = tagging_loop._share(batch, World(1, 2))
     assert share.lengths.tolist() == [3] and share.ids.tolist() == [[1], [4], [7]]
     assert share.tags.tolist() == [[101], [104], [107]]
-    assert tagging._share(batch, World(0, 2)).lengths.tolist() == [5, 2]
-    assert tagging._share(batch, World(3, 4)) is None   # fewer sentences than ranks
-    assert tagging._share(batch, World()) is batch
+    assert tagging_loop._share(batch, World(0, 2)).lengths.tolist() == [5, 2]
+    assert tagging_loop._share(batch, World(3, 4)) is None   # fewer sentences than ranks
+    assert tagging_loop._share(batch, World()) is batch
 
 
 def test_a_world_of_one_without_torchrun(monkeypatch):

@@ -48,7 +48,7 @@ def test_train_eval_finetune_json_keep_stdout_for_json(tmp_path, tiny):
     trained = runner.invoke(app, ["train-lm", "--config", str(tiny), "--save", save, "--device", "cpu", "--json"])
     assert trained.exit_code == 0, trained.stderr
     record = json.loads(trained.stdout)
-    assert record["task"] == "train-lm" and record["preset"] == "tiny"
+    assert record["task"] == "lm" and record["phase"] == "train-lm" and record["preset"] == "tiny"
     evaluated = runner.invoke(app, ["eval-lm", save, "--device", "cpu", "--json"])
     assert evaluated.exit_code == 0, evaluated.stderr
     assert json.loads(evaluated.stdout)["ppl"] == pytest.approx(record["metrics"]["test_ppl"], rel=1e-9)
@@ -107,7 +107,7 @@ def test_finished_unfinished_and_corrupt_runs(tmp_path, tiny):
     (save / "checkpoint_best.pt").write_bytes(b"")
     assert "is corrupt" in _error(runner.invoke(app, ["eval-lm", str(save), "--device", "cpu"]))
     assert runner.invoke(app, base + ["--force"]).exit_code == 0
-    assert torch.load(save / "checkpoint_best.pt", weights_only=True)["kind"] == "train-lm"
+    assert torch.load(save / "checkpoint_best.pt", weights_only=True)["phase"] == "train-lm"
 
 
 def test_resume_with_only_the_run_folder_uses_its_saved_config(tmp_path, tiny):

@@ -10,18 +10,20 @@ import torch.nn.functional as F
 
 from sparseseq_cli.config import load_config
 from sparseseq_cli.models.language_model import LanguageModel
-from sparseseq_cli.training import lm
-from sparseseq_cli.training.progress import Progress
+from sparseseq_cli.training import lm_phases as lm
+from sparseseq_cli.training import lm_loop, lm_start
+from sparseseq_cli.training.distributed import World
+from sparseseq_cli.progress import Progress
 
 from lm_fixtures import write_config
 
 V, B, BPTT = 11, 4, 8
 
 
-def _session(tmp_path, **train) -> lm.Session:
+def _session(tmp_path, **train) -> lm_loop.Session:
     """A train-lm session (SGD built as the run builds it) for the tiny model of lm_fixtures."""
     cfg = load_config(config_file=write_config(tmp_path / "c.yaml", tmp_path, bptt=BPTT, **train))
-    return lm._new_session(cfg, lm.build_model(cfg, V), Progress(quiet=True), lm.World())
+    return lm_start.new_session(cfg, LanguageModel.from_config(cfg.model, V), Progress(quiet=True), World())
 
 
 def _spec_bptt(seed: int, bptt: int, delta: int, rows: int) -> list[tuple[float, int]]:
@@ -36,7 +38,7 @@ def _spec_bptt(seed: int, bptt: int, delta: int, rows: int) -> list[tuple[float,
     return steps
 
 
-def _spy(s: lm.Session, monkeypatch) -> tuple[list, list]:
+def _spy(s: lm_loop.Session, monkeypatch) -> tuple[list, list]:
     """Record each forward call (rows, hidden in, hidden out) and, at each optimizer step,
     the learning rate and the (clipped) gradients it applies."""
     calls, steps = [], []
@@ -67,7 +69,7 @@ def test_a_training_step_is_the_awd_lstm_recipe(tmp_path, monkeypatch):
     data = torch.randint(V, (40, B), generator=torch.Generator().manual_seed(0))
     calls, steps = _spy(s, monkeypatch)
     torch.manual_seed(1)
-    stats = lm.train_epoch(s, data, epoch=3)
+    stats = lm_loop.train_epoch(s, data, epoch=3)
 
     _, seq_len = _spec_bptt(s.cfg.train.seed, BPTT, 2, len(data))[0]
     epoch_lr = 5.0 * 0.5 ** 2
@@ -96,7 +98,7 @@ def test_variable_bptt_lengths_and_per_step_lr_and_carried_hidden_state(tmp_path
     s = _session(tmp_path, lr=5.0, max_seq_len_delta=2, seed=10)
     data = torch.randint(V, (150, B), generator=torch.Generator().manual_seed(0))
     calls, steps = _spy(s, monkeypatch)
-    lm.train_epoch(s, data, epoch=1)
+    lm_loop.train_epoch(s, data, epoch=1)
 
     bases, lens = zip(*_spec_bptt(10, BPTT, 2, len(data)))
     assert bases.count(BPTT / 2) == 3 and {5, 10} <= set(lens) and len(set(lens)) > 2
@@ -115,7 +117,7 @@ def test_evaluation_in_bptt_chunks_equals_one_pass_over_the_whole_sequence():
     model = LanguageModel(V, emsize=8, nhid=16, nlayers=2, emblocks=2, emdensity=0.75,
                           sparse_mode="sparse_hidden", sparse_fract=0.5).double().eval()
     data = torch.randint(V, (38, 3), generator=torch.Generator().manual_seed(1))
-    loss, count = lm.evaluate(model, data, bptt=5)     # 7 chunks of 5, then 2
+    loss, count = lm_loop.evaluate(model, data, bptt=5)     # 7 chunks of 5, then 2
     with torch.no_grad():
         whole = model(data[:-1], model.init_hidden(3))
     assert count == 37 * 3

@@ -11,8 +11,8 @@ import pytest
 import torch
 
 from sparseseq_cli.config import load_config
-from sparseseq_cli.training import lm
-from sparseseq_cli.training.runs import TRAIN, RunDir
+from sparseseq_cli.training import lm_phases as lm
+from sparseseq_cli.run_folder import TRAIN, RunFolder
 
 from lm_fixtures import StopAfter, script_validation, write_config, write_corpus
 
@@ -68,7 +68,7 @@ def test_sigkill_mid_epoch_then_resume_matches_uninterrupted(setup):
     assert code == -signal.SIGKILL
     assert not (save / "results.json").exists()           # killed in epoch 2, before the end
     assert [r["epoch"] for r in _metrics(save)] == [1]
-    assert RunDir(save).load(TRAIN.last)["cursor"] is None  # the end-of-epoch-1 checkpoint
+    assert RunFolder(save).load(TRAIN.last)["cursor"] is None  # the end-of-epoch-1 checkpoint
     _resume_and_compare(root, config, save, reference)
 
 
@@ -78,7 +78,7 @@ def test_ctrl_c_saves_a_mid_epoch_checkpoint_that_resumes_exactly(setup):
     code, err = _start_and_signal(config, save, "| epoch   1 |", signal.SIGINT)
     assert code == 130, err
     assert "interrupted: saved a resumable checkpoint" in err and "Traceback" not in err
-    cursor = RunDir(save).load(TRAIN.last)["cursor"]
+    cursor = RunFolder(save).load(TRAIN.last)["cursor"]
     assert cursor is not None and cursor["batch"] >= 5 and not (save / "metrics.jsonl").exists()
     _resume_and_compare(root, config, save, reference)
     assert os.path.exists(save / "checkpoint_best.pt")
@@ -96,7 +96,7 @@ def test_averaging_and_nt_asgd_state_survive_an_interrupt(tmp_path, monkeypatch)
     monkeypatch.setattr(lm, "StopRequest", lambda: StopAfter(3 * 6 + 3))
     with pytest.raises(lm.TrainingInterrupted):
         lm.train_lm(cfg, tmp_path / "run", device=cpu, quiet=True)
-    last = RunDir(tmp_path / "run").load(TRAIN.last)
+    last = RunFolder(tmp_path / "run").load(TRAIN.last)
     assert last["cursor"]["batch"] == 3 and last["state"]["epoch"] == 3
     assert last["state"]["history"] == [4.0, 5.0] and last["averaging"]["count"] == 6 + 3
 
@@ -104,6 +104,6 @@ def test_averaging_and_nt_asgd_state_survive_an_interrupt(tmp_path, monkeypatch)
     monkeypatch.setattr(lm, "StopRequest", lambda: StopAfter(10 ** 9))
     resumed = lm.train_lm(cfg, tmp_path / "run", device=cpu, resume=True, quiet=True)
     assert resumed["metrics"] == reference["metrics"] and resumed["metrics"]["best_epoch"] == 4
-    best = RunDir(tmp_path / "run").load(TRAIN.best)["model"]
-    for name, tensor in RunDir(tmp_path / "reference").load(TRAIN.best)["model"].items():
+    best = RunFolder(tmp_path / "run").load(TRAIN.best)["model"]
+    for name, tensor in RunFolder(tmp_path / "reference").load(TRAIN.best)["model"].items():
         assert torch.equal(best[name], tensor), name

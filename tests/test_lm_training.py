@@ -5,12 +5,14 @@ import math
 import pytest
 import torch
 
-from sparseseq_cli.config import load_config
+from sparseseq_cli.config import dump_config, load_config
 from sparseseq_cli.corpora.lm_data import load_lm_corpus, unigram_perplexity
 from sparseseq_cli.errors import SparseseqError
-from sparseseq_cli.training import lm
+from sparseseq_cli.training import lm_phases as lm
+from sparseseq_cli.models.language_model import LanguageModel
+from sparseseq_cli.training import lm_eval
 from sparseseq_cli.training.averaging import ParameterAverage
-from sparseseq_cli.training.runs import FINETUNE, TRAIN, RunDir
+from sparseseq_cli.run_folder import FINETUNE, TRAIN, RunFolder
 
 from lm_fixtures import script_validation, write_config, write_corpus
 
@@ -94,10 +96,10 @@ def test_averaged_weights_are_validated_and_saved(tmp_path, corpus, monkeypatch)
     script_validation(monkeypatch, [4.0, 5.0, 6.0, 3.0])   # switch after 3, best at 4
     cfg = _cfg(tmp_path, corpus, epochs=4, nonmono=1, max_batches=4)
     lm.train_lm(cfg, tmp_path / "run", device=CPU, quiet=True)
-    run = RunDir(tmp_path / "run")
+    run = RunFolder(tmp_path / "run")
     best, last = run.load(TRAIN.best), run.load(TRAIN.last)
     assert best["epoch"] == 4 and last["averaging"]["count"] == 4     # 4 steps since the switch
-    names = [n for n, p in lm.build_model(cfg, len(best["vocab"])).named_parameters()]
+    names = [n for n, p in LanguageModel.from_config(cfg.model, len(best["vocab"])).named_parameters()]
     for name, mean in zip(names, last["averaging"]["mean"]):
         assert torch.equal(best["model"][name], mean)
     assert not torch.equal(best["model"][names[0]], last["model"][names[0]])
@@ -117,26 +119,26 @@ def test_train_finetune_eval_end_to_end(tmp_path):
                                                   len(words.vocab)) / 2
     assert result["tokens_per_s"] > 0 and result["params"]["total"] > 0
     assert json.loads((run / "results.json").read_text()) == result
-    assert (run / "vocab.txt").read_text().split() == RunDir(run).load(TRAIN.best)["vocab"]
+    assert (run / "vocab.txt").read_text().split() == RunFolder(run).load(TRAIN.best)["vocab"]
     rows = _metrics(run)
     assert [r["epoch"] for r in rows] == [1, 2, 3, 4]
     assert set(rows[0]) == {"epoch", "elapsed_s", "train_loss", "valid_loss", "valid_ppl", "lr", "asgd"}
 
-    evaluated = lm.eval_lm(run, device=CPU, quiet=True)
+    evaluated = lm_eval.eval_lm(run, device=CPU, quiet=True)
     assert evaluated["ppl"] == pytest.approx(m["test_ppl"], rel=1e-9)
-    assert lm.eval_lm(run, device=CPU, split="valid", quiet=True)["loss"] == pytest.approx(m["valid_loss"])
+    assert lm_eval.eval_lm(run, device=CPU, split="valid", quiet=True)["loss"] == pytest.approx(m["valid_loss"])
 
     trained = (run / "checkpoint_best.pt").read_bytes()
     fine = lm.finetune_lm(run, device=CPU, overrides=["epochs=2"], quiet=True)
-    assert fine["task"] == "finetune-lm" and (run / FINETUNE.results).exists()
+    assert fine["phase"] == "finetune-lm" and (run / FINETUNE.results).exists()
     assert (run / "checkpoint_best.pt").read_bytes() == trained
     fine_rows = _metrics(run, FINETUNE.metrics)
     assert [r["asgd"] for r in fine_rows] == [True, True]
     # averaged SGD improved on the trained model, and the finetuned checkpoint is the one reported
     assert fine["metrics"]["valid_loss"] < m["valid_loss"] and fine["metrics"]["best_epoch"] >= 1
-    assert lm.eval_lm(run, device=CPU, finetuned=True, split="valid", quiet=True)["loss"] == \
+    assert lm_eval.eval_lm(run, device=CPU, finetuned=True, split="valid", quiet=True)["loss"] == \
         pytest.approx(fine["metrics"]["valid_loss"])
-    assert lm.eval_lm(run, device=CPU, finetuned=True, quiet=True)["ppl"] == \
+    assert lm_eval.eval_lm(run, device=CPU, finetuned=True, quiet=True)["ppl"] == \
         pytest.approx(fine["metrics"]["test_ppl"], rel=1e-9)
     with pytest.raises(SparseseqError, match="finished finetuning run"):
         lm.finetune_lm(run, device=CPU, quiet=True)
@@ -166,22 +168,22 @@ def test_bad_run_folders_are_user_errors(tmp_path, corpus):
     with pytest.raises(SparseseqError, match="no finished train-lm run"):
         lm.finetune_lm(tmp_path, device=CPU)
     with pytest.raises(SparseseqError, match="run folder .* does not exist"):
-        lm.eval_lm(tmp_path / "nope", device=CPU)
+        lm_eval.eval_lm(tmp_path / "nope", device=CPU)
     cfg = _cfg(tmp_path, corpus, epochs=1, max_batches=2)
     lm.train_lm(cfg, tmp_path / "run", device=CPU, quiet=True)
     with pytest.raises(SparseseqError, match="already holds a finished training run"):
         lm.train_lm(cfg, tmp_path / "run", device=CPU, quiet=True)
     with pytest.raises(SparseseqError, match="unknown split 'dev': use train, valid, test"):
-        lm.eval_lm(tmp_path / "run", device=CPU, split="dev")
+        lm_eval.eval_lm(tmp_path / "run", device=CPU, split="dev")
     (tmp_path / "run" / "checkpoint_best.pt").write_bytes(b"\x00" * 10)
     with pytest.raises(SparseseqError, match="corrupt"):
-        lm.eval_lm(tmp_path / "run", device=CPU)
+        lm_eval.eval_lm(tmp_path / "run", device=CPU)
 
 
 def test_resume_refuses_a_changed_config_or_changed_data(tmp_path, corpus):
     cfg = _cfg(tmp_path, corpus, epochs=1, max_batches=2)
-    run = RunDir.open(tmp_path / "run", resume=False, force=False)
-    run.write_config(cfg)
+    run = RunFolder.open(tmp_path / "run", resume=False, force=False)
+    run.write_config(dump_config(cfg))
     other = load_config(config_file=tmp_path / "tiny.yaml", overrides=["nhid=32"])
     with pytest.raises(SparseseqError, match="model.nhid differs"):
         lm.train_lm(other, tmp_path / "run", device=CPU, resume=True, quiet=True)

@@ -12,8 +12,11 @@ from sparseseq_cli.cli import app
 from sparseseq_cli.config import load_config
 from sparseseq_cli.corpora import synthetic
 from sparseseq_cli.corpora.tag_batches import Batch
-from sparseseq_cli.training import tagging
-from sparseseq_cli.training.runs import TRAIN, RunDir
+from sparseseq_cli.errors import SparseseqError
+from sparseseq_cli.models.tagger import Tagger
+from sparseseq_cli.training import tagging, tagging_loop
+from sparseseq_cli.training.state import TrainingInterrupted
+from sparseseq_cli.run_folder import TRAIN, RunFolder
 
 from lm_fixtures import StopAfter
 
@@ -57,8 +60,8 @@ def assert_same_run(a, b):
     def strip(records):
         return [{k: v for k, v in r.items() if k not in ("elapsed_s", "train_s")} for r in records]
 
-    assert strip(RunDir(a).read_metrics()) == strip(RunDir(b).read_metrics())
-    first, second = RunDir(a).load(TRAIN.last)["model"], RunDir(b).load(TRAIN.last)["model"]
+    assert strip(RunFolder(a).read_metrics()) == strip(RunFolder(b).read_metrics())
+    first, second = RunFolder(a).load(TRAIN.last)["model"], RunFolder(b).load(TRAIN.last)["model"]
     assert all(torch.equal(first[k], second[k]) for k in first)
 
 
@@ -69,7 +72,7 @@ def test_run_files_and_results(data, tmp_path):
                  "checkpoint_last.pt", "checkpoint_best.pt"):
         assert (run / name).exists(), name
     assert json.loads((run / "results.json").read_text()) == results
-    assert results["task"] == "train-pos" and results["epochs"] == 3
+    assert results["phase"] == "train-pos" and results["epochs"] == 3
     m = results["metrics"]
     assert set(m) == {"dev_acc", "dev_acc_no_none", "test_acc", "test_acc_no_none", "best_epoch",
                       "best_dev_acc", "test_acc_at_best", "test_acc_no_none_at_best"}
@@ -96,7 +99,7 @@ def test_training_learns_well_past_the_majority_tag(data, tmp_path):
 def test_sgd_optimizer_trains(data, tmp_path):
     results = tagging.train_pos(config(data[0], "optimizer=sgd", "lr=0.5", "momentum=0.9", "epochs=10"),
                                 tmp_path / "run", device=CPU, quiet=True)
-    run = RunDir(tmp_path / "run")
+    run = RunFolder(tmp_path / "run")
     group = run.load(TRAIN.last)["optimizer"]["param_groups"][0]
     assert "betas" not in group and (group["lr"], group["momentum"]) == (0.5, 0.9)   # SGD, as configured
     losses = [r["train_loss"] for r in run.read_metrics()]
@@ -107,13 +110,13 @@ def test_sgd_optimizer_trains(data, tmp_path):
 @pytest.mark.parametrize("reverse", [False, True])
 def test_wdrop_reverse_reaches_the_reverse_lstm(reverse):
     cfg = load_config("pos-tiny", overrides=["wdrop=0.3", f"wdrop_reverse={reverse}"], task="pos")
-    bilstm = tagging.build_tagger(cfg, 30, 5).bilstm
+    bilstm = Tagger.from_config(cfg.model, 30, 5).bilstm
     assert (bilstm.forward_lstm.wdrop, bilstm.reverse_lstm.wdrop) == (0.3, 0.3 if reverse else 0.0)
 
 
 def test_best_dev_checkpoint_is_the_best_epoch(data, tmp_path):
     results = tagging.train_pos(config(data[0], "epochs=4", "lr=0.05"), tmp_path / "run", device=CPU, quiet=True)
-    run = RunDir(tmp_path / "run")
+    run = RunFolder(tmp_path / "run")
     dev = [r["dev_acc"] for r in run.read_metrics()]
     m = results["metrics"]
     assert m["best_epoch"] == dev.index(max(dev)) + 1 and m["best_dev_acc"] == max(dev)
@@ -121,11 +124,11 @@ def test_best_dev_checkpoint_is_the_best_epoch(data, tmp_path):
     assert best["epoch"] == m["best_epoch"]
     # the reported test accuracy at best is the best checkpoint's
     cfg = config(data[0])
-    vocab, tags, splits = tagging._prepare(cfg, run, None)
-    model = tagging.build_tagger(cfg, len(vocab), len(tags))
+    vocab, tags, splits = tagging._prepare(cfg, None)
+    model = Tagger.from_config(cfg.model, len(vocab), len(tags))
     model.load_state_dict(best["model"])
     from sparseseq_cli.corpora.tag_batches import eval_batches, none_tag_id
-    acc = tagging.evaluate(model, eval_batches(splits["test"], 7), CPU, none_tag_id(tags))
+    acc = tagging_loop.evaluate(model, eval_batches(splits["test"], 7), CPU, none_tag_id(tags))
     assert acc.acc == pytest.approx(m["test_acc_at_best"])
 
 
@@ -149,9 +152,9 @@ def test_ctrl_c_mid_epoch_then_resume_equals_uninterrupted(data, tmp_path, monke
     whole = tagging.train_pos(config(data[0]), tmp_path / "whole", device=CPU, quiet=True)
     # 120 sentences in batches of 20: the Ctrl-C arrives before the 4th batch of epoch 2
     monkeypatch.setattr(tagging, "StopRequest", lambda: StopAfter(6 + 3))
-    with pytest.raises(tagging.TrainingInterrupted, match="--resume .* continues after epoch 1"):
+    with pytest.raises(TrainingInterrupted, match="--resume .* continues after epoch 1"):
         tagging.train_pos(config(data[0]), tmp_path / "cut", device=CPU, quiet=True)
-    run = RunDir(tmp_path / "cut")
+    run = RunFolder(tmp_path / "cut")
     assert run.load(TRAIN.last)["state"]["epoch"] == 1 and len(run.read_metrics()) == 1
     assert not (tmp_path / "cut" / "results.json").exists()
     monkeypatch.undo()
@@ -163,7 +166,7 @@ def test_ctrl_c_mid_epoch_then_resume_equals_uninterrupted(data, tmp_path, monke
 def test_resume_refuses_another_model(data, tmp_path):
     tagging.train_pos(config(data[0], "epochs=1"), tmp_path / "run", device=CPU, quiet=True)
     (tmp_path / "run" / "results.json").unlink()
-    with pytest.raises(tagging.SparseseqError, match="model.nhid differs"):
+    with pytest.raises(SparseseqError, match="model.nhid differs"):
         tagging.train_pos(config(data[0], "nhid=9"), tmp_path / "run", device=CPU, resume=True, quiet=True)
 
 
@@ -181,10 +184,10 @@ def test_accuracy_with_and_without_none():
     tags = torch.tensor([[0, 1], [1, 0], [2, 2]])
     batch = Batch(ids=torch.zeros(3, 2, dtype=torch.long), tags=tags, lengths=torch.tensor([3, 2]))
     # real tokens (time-major): 0, 1, 1, 0, 2 -> predictions all 0: 2 of 5 right
-    acc = tagging.evaluate(FixedScores(), [batch], CPU, none_id=1)
+    acc = tagging_loop.evaluate(FixedScores(), [batch], CPU, none_id=1)
     assert (acc.correct, acc.total) == (2, 5)
     assert (acc.correct_no_none, acc.total_no_none) == (2, 3)   # -NONE- tokens left out
-    plain = tagging.evaluate(FixedScores(), [batch], CPU, none_id=None)
+    plain = tagging_loop.evaluate(FixedScores(), [batch], CPU, none_id=None)
     assert plain.acc_no_none == plain.acc == 0.4
 
 
@@ -197,7 +200,7 @@ def test_cli_json_only_on_stdout(data, tmp_path):
     result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
     record = json.loads(result.stdout)
-    assert record["task"] == "train-pos" and record["metrics"]["test_acc"] is None
+    assert record["phase"] == "train-pos" and record["metrics"]["test_acc"] is None
 
 
 @pytest.mark.parametrize("valid, message", [

@@ -1,4 +1,4 @@
-"""Run directories: start/resume/force rules, atomic files, checkpoints, results, Ctrl-C."""
+"""Run folders: start/resume/force rules, atomic files, checkpoints, results, Ctrl-C."""
 import json
 import os
 import signal
@@ -6,28 +6,30 @@ import signal
 import pytest
 import torch
 
-from sparseseq_cli.config import load_config
+from sparseseq_cli.config import dump_config, load_config
 from sparseseq_cli.errors import SparseseqError
-from sparseseq_cli.training.runs import (FINETUNE, TRAIN, RunDir, StopRequest, env_info,
-                                         results_record, rng_state, set_rng_state)
+from sparseseq_cli.run_folder import FINETUNE, TRAIN, RunFolder
+from sparseseq_cli.tasks import Phase
+from sparseseq_cli.training.start import env_info, results_record
+from sparseseq_cli.training.state import StopRequest, rng_state, set_rng_state
 
 
 def _started(path):
-    run = RunDir.open(path, resume=False, force=False)
-    run.write_config(load_config("lm-tiny"))
+    run = RunFolder.open(path, resume=False, force=False)
+    run.write_config(dump_config(load_config("lm-tiny")))
     return run
 
 
 def test_fresh_start_creates_the_folder(tmp_path):
-    run = RunDir.open(tmp_path / "a" / "b", resume=False, force=False)
+    run = RunFolder.open(tmp_path / "a" / "b", resume=False, force=False)
     assert run.path.is_dir() and not run.resuming and not run.started()
 
 
 def test_unfinished_run_needs_resume_or_force(tmp_path):
     _started(tmp_path)
     with pytest.raises(SparseseqError, match="unfinished training run .* --resume .* --force"):
-        RunDir.open(tmp_path, resume=False, force=False)
-    assert RunDir.open(tmp_path, resume=True, force=False).resuming
+        RunFolder.open(tmp_path, resume=False, force=False)
+    assert RunFolder.open(tmp_path, resume=True, force=False).resuming
     assert (tmp_path / "config.yaml").exists()
 
 
@@ -37,36 +39,36 @@ def test_finished_run_is_protected_unless_forced(tmp_path):
     (tmp_path / "checkpoint_best.pt").write_bytes(b"model")
     for resume in (False, True):
         with pytest.raises(SparseseqError, match="finished training run"):
-            RunDir.open(tmp_path, resume=resume, force=False)
+            RunFolder.open(tmp_path, resume=resume, force=False)
     assert (tmp_path / "checkpoint_best.pt").read_bytes() == b"model"
     (tmp_path / "notes.txt").write_text("mine")
-    RunDir.open(tmp_path, resume=False, force=True)
+    RunFolder.open(tmp_path, resume=False, force=True)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt"]  # only run files go
 
 
 def test_resume_needs_a_run_and_contradicts_force(tmp_path):
     with pytest.raises(SparseseqError, match="no training run to resume"):
-        RunDir.open(tmp_path, resume=True, force=False)
+        RunFolder.open(tmp_path, resume=True, force=False)
     with pytest.raises(SparseseqError, match="contradict"):
-        RunDir.open(tmp_path, resume=True, force=True)
+        RunFolder.open(tmp_path, resume=True, force=True)
     (tmp_path / "file").write_text("x")
     with pytest.raises(SparseseqError, match="is a file"):
-        RunDir.open(tmp_path / "file", resume=False, force=False)
+        RunFolder.open(tmp_path / "file", resume=False, force=False)
 
 
 def test_finetune_phase_has_its_own_files(tmp_path):
     run = _started(tmp_path)
     run.write_results({"metrics": {}})
-    fine = RunDir.open(tmp_path, resume=False, force=False, files=FINETUNE)
+    fine = RunFolder.open(tmp_path, resume=False, force=False, files=FINETUNE)
     fine.append_metrics({"epoch": 1})
     with pytest.raises(SparseseqError, match="unfinished finetuning run"):
-        RunDir.open(tmp_path, resume=False, force=False, files=FINETUNE)
-    RunDir.open(tmp_path, resume=False, force=True, files=FINETUNE)
+        RunFolder.open(tmp_path, resume=False, force=False, files=FINETUNE)
+    RunFolder.open(tmp_path, resume=False, force=True, files=FINETUNE)
     assert (tmp_path / "results.json").exists() and not (tmp_path / FINETUNE.metrics).exists()
 
 
 def test_checkpoint_round_trip_with_weights_only(tmp_path):
-    run = RunDir(tmp_path)
+    run = RunFolder(tmp_path)
     run.save(TRAIN.last, {"model": {"w": torch.arange(3.0)}, "epoch": 2, "history": [1.5, 1.2],
                           "rng": rng_state()})
     state = run.load(TRAIN.last)
@@ -80,7 +82,7 @@ def test_checkpoint_round_trip_with_weights_only(tmp_path):
 
 @pytest.mark.parametrize("content", [b"", b"garbage", None])
 def test_corrupt_checkpoints_are_user_errors(tmp_path, content):
-    run = RunDir(tmp_path)
+    run = RunFolder(tmp_path)
     if content is None:
         torch.save({"not": "ours"}, tmp_path / TRAIN.last)
     else:
@@ -91,11 +93,11 @@ def test_corrupt_checkpoints_are_user_errors(tmp_path, content):
 
 def test_missing_checkpoint_is_a_user_error(tmp_path):
     with pytest.raises(SparseseqError, match="does not exist"):
-        RunDir(tmp_path).load(TRAIN.best)
+        RunFolder(tmp_path).load(TRAIN.best)
 
 
 def test_failed_save_keeps_the_old_file(tmp_path):
-    run = RunDir(tmp_path)
+    run = RunFolder(tmp_path)
     run.save(TRAIN.last, {"epoch": 1})
     with pytest.raises(Exception):
         run.save(TRAIN.last, {"epoch": 2, "bad": lambda: 0})  # cannot be pickled
@@ -104,7 +106,7 @@ def test_failed_save_keeps_the_old_file(tmp_path):
 
 
 def test_metrics_append_trim_and_log(tmp_path):
-    run = RunDir(tmp_path)
+    run = RunFolder(tmp_path)
     for epoch in (1, 2, 3):
         run.append_metrics({"epoch": epoch, "elapsed_s": 0.1})
     run.trim_metrics(2)
@@ -116,15 +118,16 @@ def test_metrics_append_trim_and_log(tmp_path):
 
 def test_results_record_schema(tmp_path):
     cfg = load_config("lm-tiny")
-    record = results_record(task="train-lm", cfg=cfg, params={"total": 5}, metrics={"valid_ppl": 9.0},
-                            epochs=3, wall_time_s=1.23456, tokens_per_s=99.99,
+    record = results_record(phase=Phase.TRAIN_LM, cfg=cfg, params={"total": 5}, metrics={"valid_ppl": 9.0},
+                            epochs=3, wall_time_s=1.23456, train_tokens=12345, train_s=10.0,
                             device=torch.device("cpu"))
-    assert set(record) == {"task", "preset", "seed", "config", "params", "metrics", "epochs",
+    assert record["task"] == "lm" and record["phase"] == "train-lm" and record["tokens_per_s"] == 1234.5
+    assert set(record) == {"task", "phase", "preset", "seed", "config", "params", "metrics", "epochs",
                            "wall_time_s", "tokens_per_s", "env"}
     assert record["preset"] == "lm-tiny" and record["seed"] == cfg.train.seed
     assert set(record["env"]) == {"python", "torch", "cuda", "device", "git_commit"}
     assert env_info(torch.device("cpu"))["device"] == "cpu"
-    RunDir(tmp_path).write_results(record)
+    RunFolder(tmp_path).write_results(record)
     assert json.loads((tmp_path / "results.json").read_text())["config"]["model"]["emsize"] == 64
 
 

@@ -1,7 +1,7 @@
 """Progress output: plain lines off a terminal, a bar on one, nothing when quiet; the log always."""
 import io
 
-from sparseseq_cli.training.progress import Progress
+from sparseseq_cli.progress import Progress
 
 
 def _drive(progress):

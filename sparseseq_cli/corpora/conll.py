@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from sparseseq_cli.corpora import synthetic
 from sparseseq_cli.errors import SparseseqError
 
 SPLIT_FILES = {"train": "train.conll", "valid": "valid.conll", "test": "test.conll"}
@@ -159,3 +160,14 @@ def corpus_from_pairs(splits: dict[str, list[list[tuple[str, str]]]],
 
     return TaggedCorpus(convert(splits["train"]), convert(splits["valid"]),
                         convert(splits["test"]) if "test" in splits else None, tuple(tags))
+
+
+def load_tagged_corpus(path: str, corpus_seed: int = 0) -> TaggedCorpus:
+    """A configuration's tagged data: a CoNLL folder, or the built-in synthetic corpus."""
+    if path == synthetic.BUILTIN_PATH:
+        return corpus_from_pairs(synthetic.tagged_corpus(corpus_seed), synthetic.TAGS)
+    folder = Path(path)
+    if not folder.exists():
+        raise SparseseqError(f"no data folder {folder}: run `sparseseq getdata wsj-pos`, or give "
+                             f"--data DIR (train.conll, valid.conll, optionally test.conll and tags.txt)")
+    return load_conll_dir(folder)

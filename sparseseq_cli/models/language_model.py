@@ -13,7 +13,8 @@ Every LSTM layer is a SparseLSTM; a dense layer is simply one with k = 1.
 """
 from __future__ import annotations
 
-from typing import NamedTuple, Optional
+import dataclasses
+from typing import Any, NamedTuple, Optional
 
 import torch
 import torch.nn.functional as F
@@ -62,6 +63,11 @@ class LanguageModel(nn.Module):
             self.latent = nn.Sequential(nn.Linear(self.nhidlast, n_experts * emsize), nn.Tanh())
         self.prior = nn.Linear(self.nhidlast, n_experts, bias=False) if n_experts > 1 else None
         self.decoder_bias = nn.Parameter(torch.zeros(vocab_size))
+
+    @classmethod
+    def from_config(cls, model: Any, vocab_size: int) -> "LanguageModel":
+        """From a configuration's ``model`` section (a dataclass with these arguments' names)."""
+        return cls(vocab_size, **dataclasses.asdict(model))
 
     def init_hidden(self, batch_size: int) -> Hidden:
         weight = self.decoder_bias

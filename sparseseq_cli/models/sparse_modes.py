@@ -1,4 +1,4 @@
-"""Which LSTM layers of the language model are sparse, and by how much (SPEC 3).
+"""Which LSTM layers of the language model are sparse, and by how much (docs/training.md).
 
 Pure arithmetic (no torch), so configuration checks and parameter counts can use it without
 building a model. A layer is described by ``(input_size, hidden_size, reduce_in, reduce_out)``:

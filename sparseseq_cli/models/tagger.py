@@ -10,6 +10,8 @@ Three parts, ``embedding``, ``bilstm`` and ``head``, so parameters can be counte
 """
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from torch import nn
 
@@ -66,6 +68,24 @@ class Tagger(nn.Module):
         # the original applies the same dropout (dropouth) before both linear layers
         self.head = nn.Sequential(nn.Dropout(dropouth), nn.Linear(2 * nhid, nhid), nn.Tanh(),
                                   nn.Dropout(dropouth), nn.Linear(nhid, ntags))
+
+    @classmethod
+    def from_config(cls, m: Any, ntoken: int, ntags: int) -> "Tagger":
+        """From a configuration's ``model`` section (emsize, nhid, ..., wdrop_reverse)."""
+        return cls(ntoken, ntags, emsize=m.emsize, nhid=m.nhid, emblocks=m.emblocks,
+                   emdensity=m.emdensity, dropouti=m.dropouti, dropoute=m.dropoute,
+                   dropouth=m.dropouth, wdrop=m.wdrop,
+                   wdrop_directions=("forward", "reverse") if m.wdrop_reverse else ("forward",))
+
+    def param_counts(self) -> dict[str, int]:
+        """Trainable parameters per part (results.json's ``params``); ``embedding_dense`` is
+        the V x emsize dense equivalent."""
+        def count(module: nn.Module) -> int:
+            return sum(p.numel() for p in module.parameters())
+
+        return {"total": count(self), "embedding": count(self.embedding),
+                "embedding_dense": self.embedding.num_embeddings * self.embedding.embedding_dim,
+                "recurrent": count(self.bilstm), "head": count(self.head)}
 
     def forward(self, ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         """``ids`` (T, B) padded at the end, ``lengths`` (B,).

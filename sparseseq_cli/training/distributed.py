@@ -32,9 +32,8 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
-from sparseseq_cli.devices import resolve_device
 from sparseseq_cli.errors import SparseseqError
-from sparseseq_cli.training.runs import RunDir, rng_state, set_rng_state
+from sparseseq_cli.training.state import rng_state, set_rng_state
 
 T = TypeVar("T")
 
@@ -134,13 +133,6 @@ class World:
             raise payload
         raise RuntimeError("rank 0 failed: its own message says why")
 
-    def open_run(self, open_run: Callable[[], RunDir]) -> RunDir:
-        """``open_run()`` (start rules, --force, config) on rank 0; the other ranks get a copy
-        of its run folder that leaves every write to rank 0."""
-        run = self.on_main(open_run)
-        run.writer = self.is_main
-        return run
-
     # ---- models and gradients -----------------------------------------------------------
     def wrap(self, model: nn.Module) -> nn.Module:
         """The module the training step calls: ``model``, or DDP around it, which makes the
@@ -191,6 +183,26 @@ class World:
         else:
             set_rng_state(ckpt["rng"])
             self.seed_dropout(seed)
+
+
+def resolve_device(spec: str = "auto") -> torch.device:
+    """``--device auto|cpu|cuda|cuda:N`` to a torch.device (auto: CUDA when available)."""
+    if spec == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(spec)
+    except RuntimeError:
+        raise SparseseqError(f"unknown device {spec!r}: use auto, cpu, cuda or cuda:N") from None
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise SparseseqError(f"device {spec!r} asked for, but no CUDA GPU is available: "
+                                 f"use --device cpu or auto")
+        if device.index is not None and device.index >= torch.cuda.device_count():
+            raise SparseseqError(f"device {spec!r} does not exist: this machine has "
+                                 f"{torch.cuda.device_count()} CUDA device(s)")
+    elif device.type != "cpu":
+        raise SparseseqError(f"device type {device.type!r} is not supported: use auto, cpu or cuda")
+    return device
 
 
 def _rank_device(spec: str, local_rank: int) -> torch.device:

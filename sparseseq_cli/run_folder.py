@@ -1,38 +1,36 @@
-"""Run directories: what a run leaves on disk, and the rules for starting, resuming, overwriting.
+"""The run folder: what a training run leaves on disk, how it is written, and how it is read.
 
     config.yaml       the resolved configuration, written before the first step
     vocab.txt         the vocabulary in model order
-    log.txt           the original's log lines (appended by every phase)
+    log.txt           the original code's log lines (appended by every phase)
     metrics.jsonl     one JSON object per epoch
-    results.json      final metrics; written only when the run finished, so a folder with
+    results.json      final metrics; written only when the phase finished, so a folder with
                       config.yaml and no results.json is an unfinished (or crashed) run
     checkpoint_last.pt / checkpoint_best.pt
 
 Finetuning is a second phase in the same folder with its own files (``*_finetune*``), so it
 never overwrites the trained model. Every file that is replaced is written to a temporary
 file and renamed, so a kill leaves either the old or the new version, never half of one.
-Checkpoints hold tensors and plain data only and load with ``torch.load(weights_only=True)``.
-This module knows nothing about the task (language model or tagger).
+Checkpoints hold tensors and plain data only and load with ``torch.load(weights_only=True)``;
+docs/formats.md describes every file. Training writes through :class:`RunFolder`, ``report``
+reads through it: no file name is written anywhere else.
 """
 from __future__ import annotations
 
 import json
 import os
-import platform
-import signal
-import subprocess
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, Optional
 
 import torch
+import yaml
 
-from sparseseq_cli.config import (Config, config_from_dict, config_to_dict, dump_config, load_config,
-                                  run_name)
 from sparseseq_cli.errors import SparseseqError
 
-CHECKPOINT_FORMAT = 1
+CHECKPOINT_FORMAT = 2
+CONFIG, VOCAB, LOG = "config.yaml", "vocab.txt", "log.txt"
 
 
 @dataclass(frozen=True)
@@ -52,10 +50,9 @@ class RunFiles:
 TRAIN = RunFiles("training", "metrics.jsonl", "results.json", "checkpoint_last.pt", "checkpoint_best.pt")
 FINETUNE = RunFiles("finetuning", "metrics_finetune.jsonl", "results_finetune.json",
                     "checkpoint_finetune_last.pt", "checkpoint_finetune_best.pt")
-CONFIG, VOCAB, LOG = "config.yaml", "vocab.txt", "log.txt"
 
 
-def _atomic_write(path: Path, write: Callable[[Path], None]) -> None:
+def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
     """Write through a temporary file in the same folder, then rename over ``path``."""
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
     os.close(fd)
@@ -71,7 +68,32 @@ def _atomic_write(path: Path, write: Callable[[Path], None]) -> None:
         raise
 
 
-class RunDir:
+def atomic_write_text(path: Path, text: str) -> None:
+    atomic_write(path, lambda p: p.write_text(text, encoding="utf-8"))
+
+
+def read_text(path: Path, what: str, fix: str) -> str:
+    """A UTF-8 text file, or a one-line error naming ``what`` and how to ``fix`` it."""
+    try:
+        return Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise SparseseqError(f"{what} does not exist: {fix}") from None
+    except (OSError, UnicodeDecodeError) as err:
+        raise SparseseqError(f"cannot read {what} ({err.__class__.__name__}): {fix}") from None
+
+
+def read_json_object(path: Path, fix: str = "delete the file or rerun that run") -> dict:
+    """A JSON file that must hold an object."""
+    try:
+        data = json.loads(read_text(path, str(path), fix))
+    except json.JSONDecodeError as err:
+        raise SparseseqError(f"cannot read {path}: {err}; {fix}") from None
+    if not isinstance(data, dict):
+        raise SparseseqError(f"{path} holds no JSON object; {fix}")
+    return data
+
+
+class RunFolder:
     """One run folder and one phase's files in it."""
 
     def __init__(self, path: str | Path, files: RunFiles = TRAIN):
@@ -85,7 +107,7 @@ class RunDir:
     # ---- starting ------------------------------------------------------------------
     @classmethod
     def open(cls, path: str | Path, *, resume: bool, force: bool,
-             files: RunFiles = TRAIN) -> "RunDir":
+             files: RunFiles = TRAIN) -> "RunFolder":
         """Apply the start rules and return the run; ``run.resuming`` tells which case.
 
         - nothing there: a fresh start (``--resume`` is then an error: nothing to resume);
@@ -135,22 +157,35 @@ class RunDir:
             (self.path / name).unlink(missing_ok=True)
 
     # ---- config and vocabulary -----------------------------------------------------
-    def write_config(self, cfg: Config) -> None:
-        if not self.writer:
-            return
-        text = dump_config(cfg)
-        _atomic_write(self.path / CONFIG, lambda p: p.write_text(text, encoding="utf-8"))
+    def write_config(self, text: str) -> None:
+        """``text``: the resolved configuration as YAML (``config.dump_config``)."""
+        if self.writer:
+            atomic_write_text(self.path / CONFIG, text)
 
-    def read_config(self) -> Config:
+    def config_path(self) -> Path:
         if not (self.path / CONFIG).exists():
             raise SparseseqError(f"{self.path} has no {CONFIG}: give a run folder made by sparseseq")
-        return load_config(config_file=self.path / CONFIG)
+        return self.path / CONFIG
+
+    def read_config_dict(self) -> dict:
+        """The saved configuration as plain data, unvalidated (``report`` reads old runs too)."""
+        path = self.config_path()
+        try:
+            data = yaml.safe_load(read_text(path, str(path), "rerun that run"))
+        except yaml.YAMLError as err:
+            first = str(err).splitlines()[0] if str(err) else type(err).__name__
+            raise SparseseqError(f"cannot read {path}: {first}") from None
+        if not isinstance(data, dict):
+            raise SparseseqError(f"{path}: the saved config is not a mapping; rerun that run")
+        return data
 
     def write_vocab(self, words: Iterable[str]) -> None:
-        if not self.writer:
-            return
-        text = "".join(w + "\n" for w in words)
-        _atomic_write(self.path / VOCAB, lambda p: p.write_text(text, encoding="utf-8"))
+        if self.writer:
+            atomic_write_text(self.path / VOCAB, "".join(w + "\n" for w in words))
+
+    def vocab_path(self) -> Optional[Path]:
+        path = self.path / VOCAB
+        return path if path.exists() else None
 
     # ---- logs and metrics ----------------------------------------------------------
     def log(self, line: str) -> None:
@@ -165,42 +200,53 @@ class RunDir:
         with open(self.path / self.files.metrics, "a", encoding="utf-8") as f:
             f.write(json.dumps(record) + "\n")
 
+    def metrics_started(self) -> bool:
+        return (self.path / self.files.metrics).is_file()
+
     def read_metrics(self) -> list[dict[str, Any]]:
+        """The per-epoch records (none when the file does not exist)."""
         path = self.path / self.files.metrics
-        if not path.exists():
+        if not path.is_file():
             return []
-        return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+        records = []
+        text = read_text(path, str(path), "remove the file or rerun that run")
+        for number, line in enumerate(text.splitlines(), 1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError as err:
+                raise SparseseqError(f"{path}:{number} is not a JSON object ({err.msg}); "
+                                     f"remove that line") from None
+            if not isinstance(record, dict) or "epoch" not in record:
+                raise SparseseqError(f"{path}:{number} has no epoch: not a sparseseq metrics file")
+            records.append(record)
+        return records
 
     def trim_metrics(self, last_epoch: int) -> None:
         """Drop epochs after ``last_epoch`` (written before a kill, but not checkpointed)."""
         if not self.writer:
             return
         kept = [r for r in self.read_metrics() if r["epoch"] <= last_epoch]
-        text = "".join(json.dumps(r) + "\n" for r in kept)
-        _atomic_write(self.path / self.files.metrics, lambda p: p.write_text(text, encoding="utf-8"))
+        atomic_write_text(self.path / self.files.metrics, "".join(json.dumps(r) + "\n" for r in kept))
 
     def write_results(self, record: dict[str, Any]) -> None:
-        if not self.writer:
-            return
-        text = json.dumps(record, indent=2) + "\n"
-        _atomic_write(self.path / self.files.results, lambda p: p.write_text(text, encoding="utf-8"))
+        if self.writer:
+            atomic_write_text(self.path / self.files.results, json.dumps(record, indent=2) + "\n")
 
-    def read_results(self) -> dict[str, Any]:
+    def read_results(self) -> Optional[dict[str, Any]]:
+        """The phase's results, None while it has not finished."""
         path = self.path / self.files.results
-        if not path.exists():
-            raise SparseseqError(f"{self.path} has no {self.files.results}: the {self.files.phase} "
-                                 f"run has not finished (resume it with --resume)")
-        return json.loads(path.read_text(encoding="utf-8"))
+        return read_json_object(path) if path.is_file() else None
 
     # ---- checkpoints ---------------------------------------------------------------
     def has(self, name: str) -> bool:
         return (self.path / name).exists()
 
     def save(self, name: str, state: dict[str, Any]) -> None:
-        if not self.writer:
-            return
-        state = {"format": CHECKPOINT_FORMAT, **state}
-        _atomic_write(self.path / name, lambda p: torch.save(state, p))
+        if self.writer:
+            state = {"format": CHECKPOINT_FORMAT, **state}
+            atomic_write(self.path / name, lambda p: torch.save(state, p))
 
     def load(self, name: str) -> dict[str, Any]:
         path = self.path / name
@@ -216,101 +262,3 @@ class RunDir:
             raise SparseseqError(f"checkpoint {path} is not a sparseseq checkpoint of format "
                                  f"{CHECKPOINT_FORMAT}: retrain with this version")
         return state
-
-
-def config_of(state: dict[str, Any], where: str) -> Config:
-    """The configuration a checkpoint carries."""
-    return config_from_dict(state["config"], where)
-
-
-# ---- results.json ------------------------------------------------------------------------
-def git_commit() -> str | None:
-    """The commit of the sparseseq source tree, when it is a git checkout."""
-    try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=Path(__file__).resolve().parent,
-                             capture_output=True, text=True, timeout=5)
-    except (OSError, subprocess.SubprocessError):
-        return None
-    if out.returncode != 0:
-        return None
-    return out.stdout.strip() or None
-
-
-def env_info(device: torch.device) -> dict[str, Any]:
-    name = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
-    return {"python": platform.python_version(), "torch": torch.__version__,
-            "cuda": torch.version.cuda, "device": name, "git_commit": git_commit()}
-
-
-def results_record(*, task: str, cfg: Config, params: dict[str, int], metrics: dict[str, Any],
-                   epochs: int, wall_time_s: float, tokens_per_s: float | None,
-                   device: torch.device) -> dict[str, Any]:
-    """The results.json schema shared by every task."""
-    return {"task": task, "preset": cfg.preset, "seed": cfg.train.seed,
-            "config": config_to_dict(cfg), "params": params, "metrics": metrics,
-            "epochs": epochs, "wall_time_s": round(wall_time_s, 3),
-            "tokens_per_s": None if tokens_per_s is None else round(tokens_per_s, 1),
-            "env": env_info(device)}
-
-
-# ---- random number generators --------------------------------------------------------------
-def rng_state() -> dict[str, Any]:
-    """Every torch generator a training step draws from, to be restored on resume."""
-    state = {"torch": torch.get_rng_state()}
-    if torch.cuda.is_available() and torch.cuda.is_initialized():
-        state["cuda"] = torch.cuda.get_rng_state_all()
-    return state
-
-
-def set_rng_state(state: dict[str, Any]) -> None:
-    torch.set_rng_state(state["torch"])
-    if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
-
-
-# ---- Ctrl-C ----------------------------------------------------------------------------------
-class StopRequest:
-    """Turns the first Ctrl-C into a request the loop checks between steps (so it can save a
-    resumable checkpoint at a clean point); a second Ctrl-C interrupts at once."""
-
-    def __init__(self) -> None:
-        self.requested = False
-        self._previous: Any = None
-
-    def _handle(self, signum, frame) -> None:
-        if self.requested:
-            raise KeyboardInterrupt
-        self.requested = True
-
-    def __enter__(self) -> "StopRequest":
-        try:
-            self._previous = signal.signal(signal.SIGINT, self._handle)
-        except ValueError:  # not the main thread: leave Ctrl-C as it is
-            self._previous = None
-        return self
-
-    def __exit__(self, *exc) -> None:
-        if self._previous is not None:
-            signal.signal(signal.SIGINT, self._previous)
-
-
-class TrainingInterrupted(SparseseqError):
-    """Ctrl-C: a resumable checkpoint was saved; exit status 130 as for SIGINT. Not an
-    error: the message says how to continue."""
-    exit_code = 130
-    prefix = ""
-
-
-def resolve_run(task: str, preset: str | None, config_file: str | Path | None, overrides: Iterable[str],
-                flags: dict[str, Any], save: str | Path | None, resume: bool) -> tuple[Config, Path]:
-    """The configuration and run folder of a training command (``task`` lm or pos).
-    ``--resume --save DIR`` with no other source continues DIR with its own saved config."""
-    overrides = list(overrides)
-    given = preset or config_file or overrides or any(v is not None for v in flags.values())
-    if resume and save and not given:
-        return load_config(config_file=Path(save) / CONFIG, task=task), Path(save)
-    if not (preset or config_file):
-        raise SparseseqError("no configuration given: use --preset NAME (see `sparseseq presets`) "
-                             "or --config FILE")
-    cfg = load_config(preset, config_file, overrides, flags, task=task)
-    return cfg, Path(save) if save else Path("runs") / run_name(cfg)

@@ -1,0 +1,81 @@
+"""Analysis commands: count-params, bench, report."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from sparseseq_cli.cli.app import app
+from sparseseq_cli.cli.options import DeviceOpt, JsonOpt, SetOpt
+from sparseseq_cli.errors import SparseseqError
+
+
+@app.command()
+def report(
+    run_dirs: Annotated[list[Path], typer.Argument(
+        help="Run directories written by train-lm/finetune-lm, overfit or train-pos.", show_default=False)],
+    group_by: Annotated[Optional[list[str]], typer.Option(
+        "--group-by", help="Group by this config key instead of 'all but the seed' "
+                           "(model.emsize, or emsize when unambiguous); repeatable.")] = None,
+    json_out: JsonOpt = False,
+    markdown: Annotated[bool, typer.Option("--markdown", help="Print Markdown tables.")] = False,
+    csv_out: Annotated[bool, typer.Option("--csv", help="Print one CSV row per group.")] = False,
+    plot: Annotated[Optional[Path], typer.Option(
+        help="Write a PNG: Figure 3 for taggers, perplexity per group for language models.")] = None,
+    curves: Annotated[Optional[Path], typer.Option(
+        help="Write a PNG of the runs' learning curves (validation metric per epoch).")] = None,
+) -> None:
+    """Tables of many runs: mean ± sample std (n-1) over seeds, one row per setting."""
+    from sparseseq_cli.report import write_report
+
+    write_report(run_dirs, group_by, as_json=json_out, markdown=markdown, as_csv=csv_out,
+                 plot=plot, curves=curves)
+
+
+@app.command("count-params")
+def count_params(
+    presets: Annotated[list[str], typer.Argument(help="One or more presets; totals are compared to the first.",
+                                                 show_default=False)],
+    sets: SetOpt = None,
+    vocab_size: Annotated[Optional[int], typer.Option(
+        help="Vocabulary size (default: from the data when present, else the preset's data.vocab_size).",
+        show_default=False)] = None,
+    check_parity: Annotated[bool, typer.Option(
+        "--check-parity", help="Exit 1 when a total differs from the first by more than --tolerance.")] = False,
+    tolerance: Annotated[float, typer.Option(help="Relative tolerance for --check-parity.")] = 0.02,
+    json_out: JsonOpt = False,
+) -> None:
+    """Trainable parameters per component (embedding, each LSTM layer with k and windows, decoder)."""
+    from sparseseq_cli.params import count_presets, print_counts
+
+    if check_parity and len(presets) < 2:
+        raise SparseseqError("--check-parity compares totals to the first preset's: give at least two presets")
+    ok = print_counts(count_presets(presets, sets or [], vocab_size), tolerance, as_json=json_out)
+    if check_parity and not ok:
+        raise typer.Exit(1)
+
+
+@app.command()
+def bench(
+    device: DeviceOpt = "auto",
+    lstm_size: Annotated[Optional[int], typer.Option(help="SparseLSTM input = hidden size (default 1725).", show_default=False)] = None,
+    reduce: Annotated[Optional[float], typer.Option(help="reduce_in = reduce_out of the SparseLSTM (default 0.66666).", show_default=False)] = None,
+    seq_len: Annotated[Optional[int], typer.Option(help="Time steps T (default 70).", show_default=False)] = None,
+    batch_size: Annotated[Optional[int], typer.Option(help="Batch B (default 20).", show_default=False)] = None,
+    vocab_size: Annotated[Optional[int], typer.Option(help="Embedding rows V (default 10000).", show_default=False)] = None,
+    emsize: Annotated[Optional[int], typer.Option(help="Embedding size d (default 400).", show_default=False)] = None,
+    emblocks: Annotated[Optional[int], typer.Option(help="Embedding blocks (default 10).", show_default=False)] = None,
+    emdensity: Annotated[Optional[float], typer.Option(help="Embedding density (default 0.5).", show_default=False)] = None,
+    repeats: Annotated[Optional[int], typer.Option(help="Timed repeats per candidate (default 7).", show_default=False)] = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Time the sparse layers (forward+backward) against dense ones; ratios in one run."""
+    from sparseseq_cli.bench import BenchSettings, print_bench, run_bench
+    from sparseseq_cli.training.distributed import resolve_device
+
+    given = dict(lstm_size=lstm_size, reduce=reduce, seq_len=seq_len, batch_size=batch_size,
+                 vocab_size=vocab_size, emsize=emsize, emblocks=emblocks, emdensity=emdensity,
+                 repeats=repeats)
+    settings = BenchSettings(**{k: v for k, v in given.items() if v is not None})
+    print_bench(run_bench(settings, resolve_device(device)), as_json=json_out)

@@ -1,0 +1,44 @@
+"""``eval-lm``: loss and perplexity of a run's best model on one split."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Optional
+
+import torch
+
+from sparseseq_cli.config import config_from_dict
+from sparseseq_cli.corpora.lm_data import SPLITS, batchify, load_lm_corpus
+from sparseseq_cli.corpora.vocab import Vocabulary
+from sparseseq_cli.errors import SparseseqError
+from sparseseq_cli.models.language_model import LanguageModel
+from sparseseq_cli.progress import Progress
+from sparseseq_cli.run_folder import FINETUNE, TRAIN, RunFiles, RunFolder
+from sparseseq_cli.training.lm_loop import evaluate, perplexity
+
+
+def eval_lm(path: Path, *, device: torch.device, split: str = "test", batch_size: Optional[int] = None,
+            data: Optional[str] = None, finetuned: bool = False, quiet: bool = False) -> dict[str, Any]:
+    """Loss and perplexity of a run's best model (or best finetuned model) on one split."""
+    if split not in SPLITS:
+        raise SparseseqError(f"unknown split {split!r}: use {', '.join(SPLITS)}")
+    files: RunFiles = FINETUNE if finetuned else TRAIN
+    run = RunFolder(path, files)
+    if not run.path.is_dir():
+        raise SparseseqError(f"run folder {run.path} does not exist: give a folder made by train-lm")
+    ckpt = run.load(files.best)
+    cfg = config_from_dict(ckpt["config"], str(run.path / files.best))
+    vocab = list(ckpt["vocab"])
+    corpus = load_lm_corpus(data or cfg.data.path, vocab=Vocabulary(vocab), splits=(split,),
+                            corpus_seed=cfg.data.corpus_seed)
+    t = cfg.train
+    if batch_size is None:
+        batch_size = t.test_batch_size if split == "test" else t.eval_batch_size
+    if batch_size < 1:
+        raise SparseseqError(f"--batch-size {batch_size} must be >= 1")
+    model = LanguageModel.from_config(cfg.model, len(vocab))
+    model.load_state_dict(ckpt["model"])
+    model.to(device)
+    loss, tokens = evaluate(model, batchify(corpus.splits[split], batch_size).to(device), t.bptt,
+                            max_batches=t.max_batches, progress=Progress(quiet=quiet), description=split)
+    return {"run": str(run.path), "checkpoint": files.best, "split": split, "batch_size": batch_size,
+            "tokens": tokens, "loss": loss, "ppl": perplexity(loss)}

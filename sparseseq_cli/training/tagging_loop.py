@@ -1,0 +1,106 @@
+"""The tagger's training pass and its accuracy count (train-pos, ``tagging.py``).
+
+Under torchrun every rank takes every size-th sentence of each training batch (the batch
+is sorted by length, so the shares get about equal tokens), weighs its mean loss by its
+share of the batch's tokens, and the gradients are summed over the ranks: one step equals
+the single-process step on the whole batch. The ranks evaluate disjoint sets of batches
+and add up the counts, which gives exactly the single-process accuracies.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional
+
+import torch
+import torch.nn.functional as F
+
+from sparseseq_cli.config import OptimizerName, POSConfig
+from sparseseq_cli.corpora.tag_batches import Batch
+from sparseseq_cli.models.tagger import Tagger, real_tokens
+from sparseseq_cli.training.distributed import World
+from sparseseq_cli.training.state import StopRequest
+
+
+def make_optimizer(cfg: POSConfig, model: Tagger) -> torch.optim.Optimizer:
+    t = cfg.train
+    if t.optimizer is OptimizerName.SGD:
+        return torch.optim.SGD(model.parameters(), lr=t.lr, momentum=t.momentum, weight_decay=t.wdecay)
+    try:   # one fused kernel instead of ~10 ops per tensor: a third of the step time on CPU
+        return torch.optim.Adam(model.parameters(), lr=t.lr, weight_decay=t.wdecay, fused=True)
+    except RuntimeError:   # torch < 2.4 fuses on CUDA only
+        return torch.optim.Adam(model.parameters(), lr=t.lr, weight_decay=t.wdecay)
+
+
+# ---- one pass ------------------------------------------------------------------------------
+def _share(batch: Batch, world: World) -> Optional[Batch]:
+    """This rank's sentences of ``batch``: every size-th column from its rank on, trimmed to
+    the longest of them; None when the batch has fewer sentences than there are ranks and
+    this rank gets none."""
+    if not world.distributed:
+        return batch
+    columns = torch.arange(world.rank, batch.lengths.numel(), world.size)
+    if not columns.numel():
+        return None
+    lengths = batch.lengths[columns]
+    steps = int(lengths[0])
+    return Batch(batch.ids[:steps, columns], batch.tags[:steps, columns], lengths)
+
+
+def train_epoch(model: Tagger, optimizer: torch.optim.Optimizer, batches: list[Batch],
+                device: torch.device, bar=None, stop: Optional[StopRequest] = None,
+                world: World = World()) -> Optional[float]:
+    """Mean over batches of the batch's mean token cross-entropy (the original's train loss);
+    None when a stop was requested before the pass ended."""
+    model.train()
+    params = list(model.parameters())
+    total = torch.zeros((), device=device)
+    for step, batch in enumerate(batches):
+        if stop is not None and world.stop_now(stop.requested, step):
+            return None
+        share = _share(batch, world)
+        optimizer.zero_grad(set_to_none=True)
+        if share is not None:
+            share = share.to(device)
+            loss = F.cross_entropy(model(share.ids, share.lengths), real_tokens(share.tags, share.lengths))
+            # the ranks' parts of the batch's mean (times 1.0 in a single process)
+            loss = loss * (share.tokens / batch.tokens)
+            loss.backward()
+            total += loss.detach()
+        world.sum_gradients(params)
+        optimizer.step()
+        if bar is not None:
+            bar.advance()
+    return world.sum(total).item() / max(len(batches), 1)
+
+
+@dataclass(frozen=True)
+class Accuracy:
+    correct: int
+    total: int
+    correct_no_none: int
+    total_no_none: int
+
+    @property
+    def acc(self) -> float:
+        return self.correct / self.total
+
+    @property
+    def acc_no_none(self) -> float:
+        return self.correct_no_none / self.total_no_none if self.total_no_none else float("nan")
+
+
+@torch.no_grad()
+def evaluate(model: Tagger, batches: list[Batch], device: torch.device, none_id: Optional[int],
+             world: World = World()) -> Accuracy:
+    """Token accuracy over all tokens, and over tokens whose gold tag is not ``-NONE-``
+    (under torchrun each rank counts every size-th batch, and the counts are added)."""
+    model.eval()
+    counts = torch.zeros(4, dtype=torch.long, device=device)
+    for batch in batches[world.rank::world.size]:
+        batch = batch.to(device)
+        gold = real_tokens(batch.tags, batch.lengths)
+        hit = model(batch.ids, batch.lengths).argmax(dim=1) == gold
+        real = gold != none_id if none_id is not None else torch.ones_like(hit)
+        counts += torch.stack([hit.sum(), hit.new_tensor(hit.numel(), dtype=torch.long),
+                               (hit & real).sum(), real.sum()])
+    return Accuracy(*world.sum(counts).tolist())
