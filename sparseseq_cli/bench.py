@@ -67,7 +67,7 @@ def _time(candidates: dict[str, Callable[[], None]], repeats: int, warmup: int,
     return samples
 
 
-def _rows(params: dict[str, int], samples: dict[str, list[float]], reference: str) -> list[Row]:
+def ratio_rows(params: dict[str, int], samples: dict[str, list[float]], reference: str) -> list[Row]:
     """One row per candidate: median ms, and the median and quartiles of its per-round
     ratio to ``reference`` (paired rounds cancel the machine's slow and fast patches)."""
     rows = []
@@ -107,7 +107,7 @@ def bench_lstm(s: BenchSettings, device: torch.device) -> list[Row]:
         return fn
 
     samples = _time({n: step(m, inputs[n]) for n, m in modules.items()}, s.repeats, s.warmup, device)
-    return _rows({n: _params(m) for n, m in modules.items()}, samples,
+    return ratio_rows({n: _params(m) for n, m in modules.items()}, samples,
                  f"nn.LSTM {small}x{small} (equal params)")
 
 
@@ -136,7 +136,7 @@ def bench_embedding(s: BenchSettings, device: torch.device) -> list[Row]:
              f"dense {V}x{d}": dense_step(w_full),
              f"dense {V}x{small} (equal params)": dense_step(w_small)}
     params = dict(zip(names, [sparse.geometry.params, V * d, V * small]))
-    return _rows(params, _time(names, s.repeats, s.warmup, device), f"dense {V}x{d}")
+    return ratio_rows(params, _time(names, s.repeats, s.warmup, device), f"dense {V}x{d}")
 
 
 def check_settings(s: BenchSettings) -> None:
@@ -155,6 +155,7 @@ def check_settings(s: BenchSettings) -> None:
 
 
 def run_bench(settings: BenchSettings, device: torch.device) -> dict:
+    """Both comparisons on ``device``: the record ``bench --json`` prints."""
     check_settings(settings)
     torch.manual_seed(0)
     return {
@@ -168,28 +169,3 @@ def run_bench(settings: BenchSettings, device: torch.device) -> dict:
         "embedding_reference": "dense V x d",
     }
 
-
-def print_bench(result: dict, as_json: bool) -> None:
-    if as_json:
-        import json
-        print(json.dumps(result, indent=2))
-        return
-    from rich.console import Console
-    from rich.table import Table
-
-    console = Console()
-    s = result["settings"]
-    for key, title in (("lstm", f"SparseLSTM {s['lstm_size']}x{s['lstm_size']}, reduce {s['reduce']}, "
-                                f"T={s['seq_len']}, B={s['batch_size']}: forward+backward"),
-                       ("embedding", f"SparseEmbedding lookup + tied decode, {s['seq_len'] * s['batch_size']} "
-                                     f"tokens: forward+backward")):
-        table = Table(title=title, caption=f"ratio: to {result[key + '_reference']}; "
-                                           f"{result['device']}, torch {result['torch']}, "
-                                           f"{result['threads']} threads, median of {s['repeats']} "
-                                           f"rounds; range: quartiles of the per-round ratios")
-        for col in ("implementation", "params", "ms", "ratio", "range"):
-            table.add_column(col, justify="left" if col == "implementation" else "right")
-        for row in result[key]:
-            table.add_row(row["name"], f"{row['params']:,}", f"{row['ms']:.1f}", f"{row['ratio']:.2f}",
-                          f"{row['ratio_low']:.2f}-{row['ratio_high']:.2f}")
-        console.print(table)

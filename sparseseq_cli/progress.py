@@ -1,6 +1,6 @@
-"""What a training loop shows while it runs, and the log file lines it leaves.
+"""What a command shows while it runs: training's lines and bars, downloads' byte counts.
 
-Every line goes to the run's log (``log``: a callable, usually ``RunDir.log``) in the
+Every line goes to the run's log (``log``: a callable, usually ``RunFolder.log``) in the
 original code's format. On screen (stderr, so stdout stays free for results and ``--json``):
 
 - a terminal gets a rich progress bar per pass; the periodic batch lines update the bar's
@@ -9,6 +9,8 @@ original code's format. On screen (stderr, so stdout stays free for results and 
 - ``quiet`` shows nothing (errors still reach stderr through the CLI).
 
 The loop calls ``bar.advance()`` once per step: a Python-level counter, no device sync.
+A download reports its bytes through ``transfer()``: the same choice of a bar on a terminal
+and plain lines (one per 10%) elsewhere.
 """
 from __future__ import annotations
 
@@ -17,8 +19,8 @@ from contextlib import contextmanager
 from typing import Callable, Iterator, Optional, TextIO
 
 from rich.console import Console
-from rich.progress import (BarColumn, MofNCompleteColumn, Progress as RichProgress, TextColumn,
-                           TimeElapsedColumn, TimeRemainingColumn)
+from rich.progress import (BarColumn, DownloadColumn, MofNCompleteColumn, Progress as RichProgress,
+                           TextColumn, TimeElapsedColumn, TimeRemainingColumn, TransferSpeedColumn)
 
 
 class _Bar:
@@ -32,6 +34,28 @@ class _Bar:
     def status(self, text: str) -> None:
         if self._rich is not None:
             self._rich.update(self._task, status=text)
+
+
+class _Transfer:
+    """One download's byte count: a rich bar, or a line per 10% (per 5 MB when the size is unknown)."""
+
+    def __init__(self, progress: "Progress", label: str, rich: Optional[RichProgress]):
+        self._progress, self._label, self._rich = progress, label, rich
+        self._task = rich.add_task(label, total=None) if rich is not None else None
+        self._next_mark = 0
+
+    def update(self, done: int, total: Optional[int]) -> None:
+        """``done`` bytes of ``total`` (None: the server did not say)."""
+        if self._rich is not None:
+            self._rich.update(self._task, completed=done, total=total)
+            return
+        step = total // 10 if total else 5 << 20
+        if done < self._next_mark or step <= 0:
+            return
+        self._next_mark = (done // step + 1) * step
+        size = f"{done / 1e6:.1f} of {total / 1e6:.1f} MB" if total else f"{done / 1e6:.1f} MB"
+        share = f" {100 * done // total:3d}%" if total else ""
+        self._progress.line(f"{self._label}:{share} {size}")
 
 
 class Progress:
@@ -84,3 +108,15 @@ class Progress:
             finally:
                 self._bar = None
         self._rich = None
+
+    @contextmanager
+    def transfer(self, label: str) -> Iterator[_Transfer]:
+        """A download's progress: bytes, speed and time left on a terminal, lines otherwise."""
+        if not self.live:
+            yield _Transfer(self, label, None)
+            return
+        # not transient: the finished bar stays on screen as the record of the download
+        rich = RichProgress(TextColumn("{task.description}"), BarColumn(), DownloadColumn(),
+                            TransferSpeedColumn(), TimeRemainingColumn(), console=self._console)
+        with rich:
+            yield _Transfer(self, label, rich)

@@ -18,16 +18,15 @@ reads through it: no file name is written anywhere else.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterable, Optional
+from typing import Any, Iterable, Optional
 
 import torch
 import yaml
 
 from sparseseq_cli.errors import SparseseqError
+from sparseseq_cli.files import atomic_write, atomic_write_text, read_json_object, read_text
 
 CHECKPOINT_FORMAT = 2
 CONFIG, VOCAB, LOG = "config.yaml", "vocab.txt", "log.txt"
@@ -50,47 +49,6 @@ class RunFiles:
 TRAIN = RunFiles("training", "metrics.jsonl", "results.json", "checkpoint_last.pt", "checkpoint_best.pt")
 FINETUNE = RunFiles("finetuning", "metrics_finetune.jsonl", "results_finetune.json",
                     "checkpoint_finetune_last.pt", "checkpoint_finetune_best.pt")
-
-
-def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
-    """Write through a temporary file in the same folder, then rename over ``path``."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
-    os.close(fd)
-    # mkstemp makes the file private (0600); give it the permissions any new file gets
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o666 & ~umask)
-    try:
-        write(Path(tmp))
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    atomic_write(path, lambda p: p.write_text(text, encoding="utf-8"))
-
-
-def read_text(path: Path, what: str, fix: str) -> str:
-    """A UTF-8 text file, or a one-line error naming ``what`` and how to ``fix`` it."""
-    try:
-        return Path(path).read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise SparseseqError(f"{what} does not exist: {fix}") from None
-    except (OSError, UnicodeDecodeError) as err:
-        raise SparseseqError(f"cannot read {what} ({err.__class__.__name__}): {fix}") from None
-
-
-def read_json_object(path: Path, fix: str = "delete the file or rerun that run") -> dict:
-    """A JSON file that must hold an object."""
-    try:
-        data = json.loads(read_text(path, str(path), fix))
-    except json.JSONDecodeError as err:
-        raise SparseseqError(f"cannot read {path}: {err}; {fix}") from None
-    if not isinstance(data, dict):
-        raise SparseseqError(f"{path} holds no JSON object; {fix}")
-    return data
 
 
 class RunFolder:

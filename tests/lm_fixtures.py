@@ -51,7 +51,7 @@ def write_config(path: Path, data: Path, **train) -> Path:
     return path
 
 
-# SPEC 3.1 at V = 10,000: (recurrent, total)
+# the presets table of docs/training.md at V = 10,000: (recurrent, total)
 TABLE_3_1 = {
     "awd-lstm": (20_211_600, 24_221_600),
     "awd-sparse": (19_812_900, 23_822_900),

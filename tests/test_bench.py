@@ -1,18 +1,18 @@
 """`sparseseq bench` on small sizes: every candidate timed, ratios to the stated reference."""
 import json
 
+import torch
 from typer.testing import CliRunner
 
-from sparseseq_cli.bench import BenchSettings, _rows, run_bench
+from sparseseq_cli.bench import BenchSettings, ratio_rows, run_bench
 from sparseseq_cli.cli import app
-from sparseseq_cli.training.distributed import resolve_device
 
 SMALL = dict(lstm_size=30, reduce=0.6, seq_len=5, batch_size=3, vocab_size=200, emsize=20,
              emblocks=4, emdensity=0.5, repeats=2)
 
 
 def test_run_bench_times_all_candidates_with_exact_parameter_counts():
-    result = run_bench(BenchSettings(**SMALL, warmup=1), resolve_device("cpu"))
+    result = run_bench(BenchSettings(**SMALL, warmup=1), torch.device("cpu"))
     names = [r["name"] for r in result["lstm"]]
     assert names[:3] == ["SparseLSTM impl=auto", "SparseLSTM impl=sequential (reference)",
                          "SparseLSTM impl=dense"]
@@ -33,13 +33,22 @@ def test_ratios_are_paired_per_round_with_quartiles():
     # per-round ratios 1.0, 3.0, 0.5: median 1.0, inclusive quartiles 0.75 and 2.0; the
     # ratio of the medians (20 / 10) would say 2.0
     samples = {"ref": [10.0, 10.0, 40.0], "cand": [10.0, 30.0, 20.0]}
-    cand, ref = _rows({"cand": 7, "ref": 9}, samples, "ref")
+    cand, ref = ratio_rows({"cand": 7, "ref": 9}, samples, "ref")
     assert (cand.name, cand.params, cand.ms) == ("cand", 7, 20.0)
     assert (cand.ratio, cand.ratio_low, cand.ratio_high) == (1.0, 0.75, 2.0)
     assert (ref.name, ref.params, ref.ms) == ("ref", 9, 10.0)
     assert (ref.ratio, ref.ratio_low, ref.ratio_high) == (1.0, 1.0, 1.0)
-    single = _rows({"c": 1}, {"c": [3.0], "r": [2.0]}, "r")[0]
+    single = ratio_rows({"c": 1}, {"c": [3.0], "r": [2.0]}, "r")[0]
     assert (single.ratio, single.ratio_low, single.ratio_high) == (1.5, 1.5, 1.5)
+
+
+def test_cli_table_is_not_folded_off_a_terminal():
+    # CliRunner's stdout is no terminal, as in `sparseseq bench | cat`
+    args = ["bench", "--device", "cpu"] + [f"--{k.replace('_', '-')}={v}" for k, v in SMALL.items()]
+    done = CliRunner().invoke(app, args)
+    assert done.exit_code == 0, done.output
+    line = next(line for line in done.stdout.splitlines() if "SparseEmbedding 200x20" in line)
+    assert "SparseEmbedding 200x20 (4 blocks, density 0.5)" in line and "2,000" in line
 
 
 def test_cli_json_and_bad_settings():

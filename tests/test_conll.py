@@ -69,7 +69,7 @@ def test_empty_file(tmp_path, text):
 def test_missing_split_file(tmp_path):
     (tmp_path / "train.conll").write_text(GOOD)
     message = error_of(conll.load_conll_dir, tmp_path)
-    assert f"missing split file {tmp_path / 'valid.conll'}" in message
+    assert f"split file {tmp_path / 'valid.conll'} does not exist" in message
 
 
 def test_missing_folder(tmp_path):

@@ -1,4 +1,4 @@
-"""Layer geometry against SPEC.md's worked examples and the original code's numbers.
+"""Layer geometry against the worked examples of docs/method.md and the original code's numbers.
 
 tests/data/geometry_original.json holds ~500 configurations (feasible and infeasible) with
 the windows, block starts and parameter counts that the original research code computed

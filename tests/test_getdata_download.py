@@ -1,18 +1,16 @@
 """fetch(): .part files, Range resume, retries, timeouts, errors, progress; a local server only."""
 from __future__ import annotations
 
-import io
-
 import pytest
-from rich.console import Console
 
 from getdata_support import FileServer, closed_port_url
-from sparseseq_cli.corpora.download import USER_AGENT, DownloadPolicy, ProgressDisplay, fetch, part_path
+from sparseseq_cli.corpora.download import USER_AGENT, DownloadPolicy, fetch, part_path
 from sparseseq_cli.corpora.integrity import DataError
+from sparseseq_cli.progress import Progress
 
 BODY = bytes(range(256)) * 4000  # ~1 MB, so the plain display prints several lines
 FAST = DownloadPolicy(timeout_s=2.0, attempts=3, backoff_s=0.0, chunk_bytes=1 << 14)
-QUIET = ProgressDisplay(quiet=True)
+QUIET = Progress(quiet=True)
 
 
 @pytest.fixture
@@ -31,14 +29,6 @@ def test_download_writes_the_file_and_removes_the_part(server, tmp_path, capsys)
     lines = capsys.readouterr().err.splitlines()
     assert len(lines) >= 5 and all(line.startswith("data.bin:") for line in lines)
     assert "100%" in lines[-1]
-
-
-def test_progress_bar_on_a_terminal(server, tmp_path):
-    out = io.StringIO()
-    console = Console(file=out, force_terminal=True, width=100)
-    fetch(server.url("data.bin"), tmp_path / "data.bin", FAST, ProgressDisplay(console=console), "label.tgz")
-    text = out.getvalue()
-    assert "label.tgz" in text and "\x1b[" in text  # drawn with terminal control codes
 
 
 def test_sends_a_real_user_agent(server, tmp_path):

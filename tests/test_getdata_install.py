@@ -24,10 +24,11 @@ from getdata_support import (
 from sparseseq_cli.cli import app
 from sparseseq_cli.corpora import datasets
 from sparseseq_cli.corpora.datasets import DatasetName, GetdataOptions
-from sparseseq_cli.corpora.download import DownloadPolicy, ProgressDisplay
+from sparseseq_cli.corpora.download import DownloadPolicy
 from sparseseq_cli.corpora.getdata import getdata
 from sparseseq_cli.corpora.integrity import DataError
 from sparseseq_cli.errors import SparseseqError
+from sparseseq_cli.progress import Progress
 
 FAST = DownloadPolicy(timeout_s=2.0, attempts=2, backoff_s=0.0)
 
@@ -44,7 +45,7 @@ def server():
 
 def run(server, dataset="ptb", **options):
     opts = GetdataOptions(dataset=DatasetName(dataset), **options)
-    return getdata(opts, registry(server), FAST, ProgressDisplay(quiet=True))
+    return getdata(opts, registry(server), FAST)  # the step lines reach stderr, as on the command line
 
 
 def corrupted_ptb():
@@ -135,7 +136,7 @@ def test_unreachable_names_the_address_and_from(tmp_path):
     reg["ptb"] = replace(reg["ptb"], urls=(dead,), files=files)
     opts = GetdataOptions(dataset=DatasetName.ptb, dest=tmp_path)
     with pytest.raises(DataError, match=rf"cannot download {re.escape(dead)}: cannot reach the server.*pass --from FILE"):
-        getdata(opts, reg, FAST, ProgressDisplay(quiet=True))
+        getdata(opts, reg, FAST, Progress(quiet=True))
     assert list(tmp_path.iterdir()) == []
 
 

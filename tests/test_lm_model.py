@@ -1,4 +1,4 @@
-"""The language model: layer shapes per sparse mode, SPEC 3.1 parameter counts, outputs."""
+"""The language model: layer shapes per sparse mode, the presets' parameter counts (docs/training.md), outputs."""
 import dataclasses
 
 import pytest

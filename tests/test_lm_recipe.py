@@ -1,6 +1,6 @@
-"""SPEC 3's training step and evaluation, checked against an independent computation on a
-tiny model: the loss (NLL + AR + TAR), clipping, the learning rate of each step, variable
-BPTT, weight decay, the hidden state carried between batches and between eval chunks."""
+"""The AWD-LSTM training step (docs/training.md) and evaluation, checked against an
+independent computation on a tiny model: the loss (NLL + AR + TAR), clipping, the learning
+rate of each step, variable BPTT, weight decay, the hidden state carried between batches and between eval chunks."""
 import copy
 import random
 
@@ -27,7 +27,7 @@ def _session(tmp_path, **train) -> lm_loop.Session:
 
 
 def _spec_bptt(seed: int, bptt: int, delta: int, rows: int) -> list[tuple[float, int]]:
-    """SPEC 3's variable BPTT over ``rows`` rows, drawn from a generator seeded like the run's:
+    """The recipe's variable BPTT over ``rows`` rows, drawn from a generator seeded like the run's:
     (base, seq_len) per step, base bptt with probability 0.95, else bptt/2, and seq_len
     max(5, int(N(base, 5))), at most bptt + delta."""
     rng, i, steps = random.Random(seed), 0, []
@@ -59,7 +59,7 @@ def _spy(s: lm_loop.Session, monkeypatch) -> tuple[list, list]:
 
 
 def test_a_training_step_is_the_awd_lstm_recipe(tmp_path, monkeypatch):
-    # SPEC 3's alpha 2 and beta 1; a clip small enough to act on this tiny model, a decay
+    # the recipe's alpha 2 and beta 1; a clip small enough to act on this tiny model, a decay
     # that shows, and epoch 3 of a decaying schedule so the epoch's lr is not the configured one
     s = _session(tmp_path, lr=5.0, lr_gamma=0.5, alpha=2.0, beta=1.0, clip=0.1, wdecay=0.01,
                  max_seq_len_delta=2, max_batches=1)

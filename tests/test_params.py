@@ -1,4 +1,4 @@
-"""count-params: SPEC 3.1's totals exactly, parity checks, vocabulary sources."""
+"""count-params: the paper's Table 1 and Table 3 totals exactly, parity checks, vocabulary sources."""
 import json
 
 import pytest
@@ -13,9 +13,8 @@ from lm_fixtures import TABLE_3_1
 runner = CliRunner()
 
 
-
 @pytest.mark.parametrize("preset", TABLE_3_1)
-def test_totals_equal_spec_table(preset, tmp_path, monkeypatch):
+def test_totals_equal_the_papers_tables(preset, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)       # no data/penn here: the preset's vocabulary size is used
     count = count_params(load_config(preset=preset))
     assert count.vocab_size == 10_000 and "preset" in count.vocab_source
@@ -43,6 +42,40 @@ def test_parity_passes_at_2_percent_and_fails_at_1(tmp_path, monkeypatch):
     assert bad.exit_code == 1
     # without --check-parity a difference is reported, not an error
     assert runner.invoke(app, ["count-params", "awd-lstm", "recite-sparse1"]).exit_code == 0
+
+
+def test_without_presets_the_papers_parity_groups(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)       # no data/penn: every preset falls back to data.vocab_size
+    done = runner.invoke(app, ["count-params", "--check-parity", "--json"])
+    assert done.exit_code == 0, done.output
+    data = json.loads(done.stdout)
+    assert data["parity_ok"] is True and data["tolerance"] == 0.02
+    groups = {g["table"]: g for g in data["groups"]}
+    assert [[p["preset"] for p in g["presets"]] for g in groups.values()] == [
+        ["awd-lstm", "awd-sparse"], ["recite-dense-reduced", "recite-sparse1", "recite-sparse2"]]
+    for group in groups.values():
+        assert group["parity_ok"] is True
+        for preset in group["presets"]:
+            assert preset["vocab_size"] == 10_000 and preset["total"] == TABLE_3_1[preset["preset"]][1]
+    # Table 3's sparse models are compared to the dense reduced one, not to recite-dense's 24M
+    base = TABLE_3_1["recite-dense-reduced"][1]
+    assert [r["relative_difference"] for r in groups["Table 3"]["parity"]] == pytest.approx(
+        [(TABLE_3_1[r["preset"]][1] - base) / base for r in groups["Table 3"]["parity"]])
+    assert runner.invoke(app, ["count-params", "--check-parity", "--tolerance", "0.01"]).exit_code == 1
+    text = runner.invoke(app, ["count-params"])
+    assert text.exit_code == 0, text.output
+    assert "the paper's Table 1: awd-lstm, awd-sparse" in text.output
+    assert "the paper's Table 3: recite-dense-reduced, recite-sparse1, recite-sparse2" in text.output
+    assert text.output.count("parity (tolerance 2.0% of the first)") == 2
+
+
+def test_tables_are_not_folded_off_a_terminal(tmp_path, monkeypatch):
+    # CliRunner's stdout is no terminal, as in `sparseseq count-params awd-lstm | cat`
+    monkeypatch.chdir(tmp_path)
+    done = runner.invoke(app, ["count-params", "awd-lstm"])
+    assert done.exit_code == 0, done.output
+    line = next(line for line in done.output.splitlines() if "LSTM 1:" in line)
+    assert "LSTM 1: 400 -> 1150" in line and "7,139,200" in line
 
 
 def test_json_and_overrides(tmp_path, monkeypatch):

@@ -204,7 +204,7 @@ def test_cli_json_only_on_stdout(data, tmp_path):
 
 
 @pytest.mark.parametrize("valid, message", [
-    (None, "missing split file"),
+    (None, "valid.conll does not exist"),
     ("a\tDT\nb NN\n", "valid.conll:2: expected token<TAB>tag"),
     ("", "holds no sentences"),
     ("a\tDT\nb\tJJ\n", "valid.conll:2: tag 'JJ' is not in the tags of"),

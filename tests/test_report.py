@@ -1,8 +1,7 @@
 """`sparseseq report`: grouping, mean ± sample std, the three layouts, the output formats.
 
-Run directories are written by hand here, following the run-directory convention
-(config.yaml, results.json, metrics.jsonl, results_finetune.json), so these tests need no
-training.
+Run folders are written by hand here as docs/formats.md describes them (config.yaml,
+results.json, metrics.jsonl, results_finetune.json), so these tests need no training.
 """
 import csv
 import io
@@ -16,8 +15,9 @@ from typer.testing import CliRunner
 
 from sparseseq_cli.cli import app
 from sparseseq_cli.errors import SparseseqError
-from sparseseq_cli.report import render_csv, render_json, render_markdown, write_report
-from sparseseq_cli.run_groups import build_report
+from sparseseq_cli.report import (ReportOptions, build_report, make_report, render_csv, render_json,
+                                  render_markdown)
+from sparseseq_cli.tasks import Phase
 
 ENV = {"python": "3.11.7", "torch": "2.13.0", "cuda": None, "device": "cpu", "git_commit": None}
 POS_PARAMS = {"total": 2400, "embedding": 500, "embedding_dense": 500, "recurrent": 1280, "head": 620}
@@ -38,16 +38,16 @@ def lm_config(preset, seed, **model):
             "train": {"lr": 30.0, "epochs": 500, "batch_size": 20, "seed": seed}}
 
 
-def write_run(root, name, task, config, metrics, params, epochs=3, log=None, finetune=None,
+def write_run(root, name, phase, config, metrics, params, epochs=3, log=None, finetune=None,
               finished=True, wall_time_s=10.0, tokens_per_s=1000.0):
-    """A run directory as the training commands leave it; ``finished=False``: no results.json."""
+    """A run folder as the training commands leave it; ``finished=False``: no results.json."""
     run = root / name
     run.mkdir(parents=True)
     (run / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
     records = log if log is not None else [{"epoch": e, "elapsed_s": float(e)} for e in range(1, epochs + 1)]
     (run / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
     if finished:
-        results = {"task": task, "preset": config["preset"], "seed": config["train"]["seed"],
+        results = {"task": Phase(phase).task.value, "phase": phase, "preset": config["preset"], "seed": config["train"]["seed"],
                    "config": config, "params": params, "metrics": metrics, "epochs": epochs,
                    "wall_time_s": wall_time_s, "tokens_per_s": tokens_per_s, "env": ENV}
         (run / "results.json").write_text(json.dumps(results))
@@ -56,7 +56,7 @@ def write_run(root, name, task, config, metrics, params, epochs=3, log=None, fin
         (run / "metrics_finetune.jsonl").write_text("".join(json.dumps(r) + "\n" for r in ft_log))
         if ft_done:
             (run / "results_finetune.json").write_text(json.dumps({
-                "task": "finetune-lm", "preset": config["preset"], "seed": config["train"]["seed"],
+                "task": "lm", "phase": "finetune-lm", "preset": config["preset"], "seed": config["train"]["seed"],
                 "config": config, "params": params, "metrics": ft_metrics, "epochs": len(ft_log),
                 "wall_time_s": 5.0, "tokens_per_s": 900.0, "env": ENV}))
     return run
@@ -147,13 +147,21 @@ def test_cli_json_prints_only_json_and_formats_exclude_each_other(pos_sweep):
     assert result.stderr.strip() == "error: --json and --csv exclude each other: pick one output format"
 
 
-def test_terminal_table_shows_both_settings(pos_sweep, capsys):
-    write_report(pos_sweep)
-    out = capsys.readouterr().out
+def test_terminal_table_shows_both_settings(pos_sweep):
+    result = CliRunner().invoke(app, ["report", *map(str, pos_sweep)])
+    assert result.exit_code == 0, result.output
+    out = result.stdout
     assert "POS tagging (Figure 3)" in out
     mean, std = by_hand(DENSE_DEV)
     assert f"{100 * mean:.2f} ± {100 * std:.2f}" in out
     assert "emsize=20 emblocks=20 emdensity=0.25" in out
+
+
+def test_names_from_run_files_print_as_text_not_markup(tmp_path):
+    run = write_run(tmp_path, "r", "train-pos", pos_config(preset="[red]x"), pos_metrics(0.9), POS_PARAMS)
+    result = CliRunner().invoke(app, ["report", str(run)])
+    assert result.exit_code == 0, result.output
+    assert "│ [red]x " in result.stdout
 
 
 def test_single_run_has_no_std(tmp_path):
@@ -182,11 +190,11 @@ def test_group_by_key_pools_settings(pos_sweep, tmp_path):
     assert [g.label for g in report.groups] == ["emsize=5", "emsize=20"]
 
 
-def test_unfinished_runs_are_listed_and_left_out_of_the_means(pos_sweep, tmp_path, capsys):
+def test_unfinished_runs_are_listed_and_left_out_of_the_means(pos_sweep, tmp_path):
     crashed = write_run(tmp_path, "dense-seed4", "train-pos", pos_config(seed=4), {}, POS_PARAMS,
                         epochs=1, finished=False)
-    report = write_report(pos_sweep + [crashed], markdown=True)
-    out = capsys.readouterr().out
+    output = make_report(ReportOptions(pos_sweep + [crashed], markdown=True))
+    report, out = output.report, output.text
     assert [len(g.runs) for g in report.groups] == [3, 3]
     assert report.groups[0].stats["dev_acc"].mean == pytest.approx(by_hand(DENSE_DEV)[0])
     assert f"- {crashed} (pos-tiny, seed 4): unfinished after 1 of 3 epoch(s)" in out
@@ -271,7 +279,8 @@ def test_mixed_kinds_give_one_table_each_in_paper_order(pos_sweep, tmp_path):
     text = render_markdown(build_report(pos_sweep + [lm]))
     assert text.index("Table 1") < text.index("Figure 3")
     rows = list(csv.DictReader(io.StringIO(render_csv(build_report(pos_sweep + [lm])))))
-    assert [r["task"] for r in rows] == ["train-lm", "train-pos", "train-pos"]
+    assert [r["phase"] for r in rows] == ["train-lm", "train-pos", "train-pos"]
+    assert [r["task"] for r in rows] == ["lm", "pos", "pos"]
 
 
 # ---- bad input: one line, exit 2 -----------------------------------------------------------
@@ -286,7 +295,7 @@ def _fails(args):
 
 
 def test_a_folder_that_is_not_a_run_is_an_error(tmp_path):
-    assert "is not a run directory" in _fails([str(tmp_path)])
+    assert "is not a run folder" in _fails([str(tmp_path)])
     assert "does not exist" in _fails([str(tmp_path / "missing")])
 
 
@@ -294,10 +303,13 @@ def test_corrupt_results_are_an_error(tmp_path):
     run = write_run(tmp_path, "r", "train-pos", pos_config(), pos_metrics(0.9), POS_PARAMS)
     (run / "results.json").write_text("{not json")
     assert "cannot read" in _fails([str(run)])
-    (run / "results.json").write_text(json.dumps({"task": "train-pos"}))
+    (run / "results.json").write_text(json.dumps({"task": "pos", "phase": "train-pos"}))
     assert "lacks config, params, metrics" in _fails([str(run)])
-    (run / "results.json").write_text(json.dumps({"task": "dance", "config": {}, "params": {}, "metrics": {}}))
-    assert "unknown task 'dance'" in _fails([str(run)])
+    bare = {"config": {}, "params": {}, "metrics": {}}
+    (run / "results.json").write_text(json.dumps({"task": "pos", "phase": "dance", **bare}))
+    assert "unknown phase 'dance'" in _fails([str(run)])
+    (run / "results.json").write_text(json.dumps({"task": "lm", "phase": "train-pos", **bare}))
+    assert "task 'lm' for phase train-pos" in _fails([str(run)])
 
 
 def test_unreadable_config_of_unfinished_run_is_an_error(tmp_path):

@@ -6,14 +6,13 @@ from typer.testing import CliRunner
 
 from test_report import (DENSE_TEST, LM_PARAMS, POS_PARAMS, SPARSE_TEST, by_hand, lm_config, lm_metrics,
                          pos_config, pos_metrics, write_run)
-import sparseseq_cli
+import sparseseq_cli.report
 from sparseseq_cli.cli import app
 from sparseseq_cli.errors import SparseseqError
-from sparseseq_cli.report import write_report
-from sparseseq_cli.run_groups import build_report
+from sparseseq_cli.report import ReportOptions, build_report, make_report
 
 pytest.importorskip("matplotlib")
-from sparseseq_cli import plots  # noqa: E402  (needs matplotlib)
+from sparseseq_cli.report import plots  # noqa: E402  (needs matplotlib)
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -49,7 +48,8 @@ def test_figure3_has_a_line_per_family_with_error_bars(figure3_sweep, tmp_path):
     segment = dense.lines[2][0].get_segments()[0]
     assert [y for _, y in segment] == pytest.approx([100 * (mean - std), 100 * (mean + std)])
     assert list(down.lines[0].get_xdata()) == [500]
-    write_report(figure3_sweep, as_json=True, plot=tmp_path / "fig3.png")
+    output = make_report(ReportOptions(figure3_sweep, as_json=True, plot=tmp_path / "fig3.png"))
+    assert output.written == [tmp_path / "fig3.png"] and output.text.startswith("{")
     assert (tmp_path / "fig3.png").read_bytes()[:8] == PNG_MAGIC
 
 
@@ -101,8 +101,8 @@ def test_nothing_to_plot_is_an_error(tmp_path):
 def test_without_matplotlib_plots_are_a_one_line_error(figure3_sweep, tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "matplotlib", None)   # import matplotlib now fails
     monkeypatch.delitem(sys.modules, "matplotlib.figure", raising=False)
-    monkeypatch.delitem(sys.modules, "sparseseq_cli.plots")
-    monkeypatch.delattr(sparseseq_cli, "plots")           # so the command imports it afresh
+    monkeypatch.delitem(sys.modules, "sparseseq_cli.report.plots")
+    monkeypatch.delattr(sparseseq_cli.report, "plots")    # so the command imports it afresh
     result = CliRunner().invoke(app, ["report", str(figure3_sweep[0]), "--plot", str(tmp_path / "f.png")])
     assert result.exit_code == 2
     assert result.stderr == "error: plots need matplotlib: pip install 'sparseseq[plot]' (or pip install matplotlib)\n"

@@ -54,7 +54,7 @@ def test_lookup_and_decode_equal_dense_computation_with_gradients(V, d, K, D):
 
 
 def test_init_is_uniform_in_plus_minus_0_1_for_every_stored_row():
-    # SPEC 2.2: uniform(-0.1, 0.1) for every trainable row; 5,000 values pin the shape too
+    # docs/method.md: uniform(-0.1, 0.1) for every trainable row; 5,000 values pin the shape too
     torch.manual_seed(0)
     e = SparseEmbedding(1000, 20, blocks=20, density=0.25)
     for w in e.weights:

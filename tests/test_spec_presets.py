@@ -1,17 +1,17 @@
-"""The config defaults and the paper's presets hold the values SPEC.md writes down.
+"""The config defaults and the paper's presets hold the paper's recipes (docs/training.md).
 
-The numbers are copied from SPEC.md (sections 3, 3.1 and 4) by hand on purpose: a test that
-read them from the code could not notice a changed default.
+The numbers are copied from the recipes by hand on purpose: a test that read them from the
+code could not notice a changed default.
 """
 import pytest
 
 from sparseseq_cli.config import LMConfig, POSConfig, config_to_dict, load_config
 
-# SPEC 3: "defaults: emsize 400, nhid 1150, 3 layers, batch 20, bptt 70, dropout 0.4, dropouth
-# 0.25, dropouti 0.4, dropoute 0.1, wdrop 0.5, alpha 2, beta 1, seed 141", and the recipe around
-# them: eval batch 10, test 1, seq_len capped at bptt + 40, clip 0.25, SGD lr 30, weight decay
-# 1.2e-6, averaging stops after 20 worse epochs, max 500 epochs, finetuning runs past epoch 100,
-# plain log-softmax (n_experts 1), last layer emsize wide, dense, vocabulary ordered up.
+# The AWD-LSTM recipe: "defaults: emsize 400, nhid 1150, 3 layers, batch 20, bptt 70, dropout
+# 0.4, dropouth 0.25, dropouti 0.4, dropoute 0.1, wdrop 0.5, alpha 2, beta 1, seed 141", and the
+# recipe around them: eval batch 10, test 1, seq_len capped at bptt + 40, clip 0.25, SGD lr 30,
+# weight decay 1.2e-6, averaging stops after 20 worse epochs, max 500 epochs, finetuning runs past
+# epoch 100, plain log-softmax (n_experts 1), last layer emsize wide, dense, vocabulary ordered up.
 AWD_LSTM = {
     "data": {"vocab_order": "up"},
     "model": {"emsize": 400, "nhid": 1150, "nlayers": 3, "dropout": 0.4, "dropouth": 0.25,
@@ -23,7 +23,7 @@ AWD_LSTM = {
               "asgd_patience": 20, "finetune_min_epochs": 100},
 }
 
-# SPEC 3 `overfit`: all dropout, wdrop, alpha, beta and weight decay 0; SGD momentum 0.9,
+# The `overfit` recipe: all dropout, wdrop, alpha, beta and weight decay 0; SGD momentum 0.9,
 # ExponentialLR(0.97), lr 5, 150 epochs, seed 0; stop when accuracy > 1 - 1e-4.
 RECITE = {
     "model": {"dropout": 0.0, "dropouth": 0.0, "dropouti": 0.0, "dropoute": 0.0, "wdrop": 0.0},
@@ -31,7 +31,7 @@ RECITE = {
               "lr": 5.0, "epochs": 150, "seed": 0, "memorize_eps": 1e-4},
 }
 
-# SPEC 3.1: the model column of the preset table
+# The model column of the paper's preset table
 TABLE_3_1_MODELS = {
     "awd-lstm": {"emsize": 400, "nhid": 1150, "sparse_mode": "direct"},
     "awd-sparse": {"emsize": 400, "nhid": 1725, "sparse_mode": "sparse_hidden", "sparse_fract": 0.66666},
@@ -42,13 +42,13 @@ TABLE_3_1_MODELS = {
                        "sparse_mode": "sparse_all", "sparse_fract": 0.5},
 }
 
-# SPEC 4: Adam lr 0.001 (momentum only for SGD), batch 20, L2 0, seed 1982, vocabulary ordered up
+# The tagger's recipe: Adam lr 0.001 (momentum only for SGD), batch 20, L2 0, seed 1982, vocabulary ordered up
 POS_RECIPE = {
     "data": {"vocab_order": "up"},
     "train": {"optimizer": "adam", "lr": 0.001, "momentum": 0.0, "batch_size": 20, "wdecay": 0.0,
               "seed": 1982},
 }
-# SPEC 4, the original commands: 50 epochs, dropouti 0.2, wdrop 0.2, nhid 10; dense --emsize 5,
+# Figure 3, the original commands: 50 epochs, dropouti 0.2, wdrop 0.2, nhid 10; dense --emsize 5,
 # sparse --emsize 20 --emb_density 0.25 --emb_blocks 20, the ablation orders the vocabulary down.
 # Weight drop on the forward direction only, as the original did.
 FIGURE_3 = {"model": {"nhid": 10, "dropouti": 0.2, "wdrop": 0.2, "wdrop_reverse": False},

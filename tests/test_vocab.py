@@ -52,5 +52,5 @@ def test_duplicate_words_and_unreadable_files_are_user_errors(tmp_path):
     with pytest.raises(SparseseqError, match="twice"):
         Vocabulary(["a", "b", "a"])
     (tmp_path / "v.txt").write_bytes(b"\xff\xfe\n")
-    with pytest.raises(SparseseqError, match="cannot read the vocabulary"):
+    with pytest.raises(SparseseqError, match="the vocabulary .* is not UTF-8 text"):
         Vocabulary.load(tmp_path / "v.txt")

@@ -1,6 +1,8 @@
 """Analysis commands: count-params, bench, report."""
 from __future__ import annotations
 
+import json
+import sys
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -13,8 +15,8 @@ from sparseseq_cli.errors import SparseseqError
 
 @app.command()
 def report(
-    run_dirs: Annotated[list[Path], typer.Argument(
-        help="Run directories written by train-lm/finetune-lm, overfit or train-pos.", show_default=False)],
+    run_folders: Annotated[list[Path], typer.Argument(
+        help="Run folders written by train-lm/finetune-lm, overfit or train-pos.", show_default=False)],
     group_by: Annotated[Optional[list[str]], typer.Option(
         "--group-by", help="Group by this config key instead of 'all but the seed' "
                            "(model.emsize, or emsize when unambiguous); repeatable.")] = None,
@@ -27,16 +29,24 @@ def report(
         help="Write a PNG of the runs' learning curves (validation metric per epoch).")] = None,
 ) -> None:
     """Tables of many runs: mean ± sample std (n-1) over seeds, one row per setting."""
-    from sparseseq_cli.report import write_report
+    from sparseseq_cli.cli.tables import print_report
+    from sparseseq_cli.report import ReportOptions, make_report
 
-    write_report(run_dirs, group_by, as_json=json_out, markdown=markdown, as_csv=csv_out,
-                 plot=plot, curves=curves)
+    out = make_report(ReportOptions(list(run_folders), list(group_by or ()), as_json=json_out,
+                                    markdown=markdown, as_csv=csv_out, plot=plot, curves=curves))
+    if out.text is not None:
+        sys.stdout.write(out.text)
+    else:
+        print_report(out.report)
+    for target in out.written:
+        print(f"wrote {target}", file=sys.stderr)
 
 
 @app.command("count-params")
 def count_params(
-    presets: Annotated[list[str], typer.Argument(help="One or more presets; totals are compared to the first.",
-                                                 show_default=False)],
+    presets: Annotated[Optional[list[str]], typer.Argument(
+        help="Presets to count; totals are compared to the first. None: the paper's parity groups.",
+        show_default=False)] = None,
     sets: SetOpt = None,
     vocab_size: Annotated[Optional[int], typer.Option(
         help="Vocabulary size (default: from the data when present, else the preset's data.vocab_size).",
@@ -46,13 +56,24 @@ def count_params(
     tolerance: Annotated[float, typer.Option(help="Relative tolerance for --check-parity.")] = 0.02,
     json_out: JsonOpt = False,
 ) -> None:
-    """Trainable parameters per component (embedding, each LSTM layer with k and windows, decoder)."""
-    from sparseseq_cli.params import count_presets, print_counts
+    """Trainable parameters per component (embedding, each LSTM layer with k and windows, decoder).
 
-    if check_parity and len(presets) < 2:
+    Without presets: the paper's parity groups, each compared to its first
+    preset: Table 1 (awd-lstm, awd-sparse) and Table 3 (recite-dense-reduced,
+    recite-sparse1, recite-sparse2). recite-dense, Table 3's 24M reference, has
+    awd-lstm's counts and is left out.
+    """
+    from sparseseq_cli.cli.tables import print_counts
+    from sparseseq_cli.params import count_presets, parity_record
+
+    if check_parity and len(presets or ()) == 1:
         raise SparseseqError("--check-parity compares totals to the first preset's: give at least two presets")
-    ok = print_counts(count_presets(presets, sets or [], vocab_size), tolerance, as_json=json_out)
-    if check_parity and not ok:
+    groups = count_presets(list(presets or ()), list(sets or ()), vocab_size, tolerance)
+    if json_out:
+        print(json.dumps(parity_record(groups), indent=2))
+    else:
+        print_counts(groups)
+    if check_parity and not all(group.ok for group in groups):
         raise typer.Exit(1)
 
 
@@ -71,11 +92,16 @@ def bench(
     json_out: JsonOpt = False,
 ) -> None:
     """Time the sparse layers (forward+backward) against dense ones; ratios in one run."""
-    from sparseseq_cli.bench import BenchSettings, print_bench, run_bench
+    from sparseseq_cli.bench import BenchSettings, run_bench
+    from sparseseq_cli.cli.tables import print_bench
     from sparseseq_cli.training.distributed import resolve_device
 
     given = dict(lstm_size=lstm_size, reduce=reduce, seq_len=seq_len, batch_size=batch_size,
                  vocab_size=vocab_size, emsize=emsize, emblocks=emblocks, emdensity=emdensity,
                  repeats=repeats)
-    settings = BenchSettings(**{k: v for k, v in given.items() if v is not None})
-    print_bench(run_bench(settings, resolve_device(device)), as_json=json_out)
+    result = run_bench(BenchSettings(**{k: v for k, v in given.items() if v is not None}),
+                       resolve_device(device))
+    if json_out:
+        print(json.dumps(result, indent=2))
+    else:
+        print_bench(result)

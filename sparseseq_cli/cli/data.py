@@ -1,6 +1,7 @@
 """Data commands: getdata, presets."""
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -31,14 +32,26 @@ def getdata(
     quiet: QuietOpt = False,
 ) -> None:
     """Download, verify (SHA-256) and install the datasets: data/penn, data/wikitext-2, data/wsj-pos."""
-    from sparseseq_cli.corpora.getdata import run_getdata
+    from sparseseq_cli.corpora.getdata import getdata
 
-    run_getdata(dataset, dest=dest, source=source, mirror=mirror, force=force, quiet=quiet, as_json=json_out)
+    # a flag left at None keeps GetdataOptions' default
+    given = dict(dataset=dataset, dest=dest, source=source, mirror=mirror, force=force, quiet=quiet)
+    options = GetdataOptions(**{key: value for key, value in given.items() if value is not None})
+    installed = getdata(options)
+    if json_out:
+        report = {"dest": str(options.dest), "datasets": [item.as_dict() for item in installed]}
+        print(json.dumps(report, indent=2))
 
 
 @app.command()
 def presets(json_out: JsonOpt = False) -> None:
     """List the shipped presets and what each reproduces."""
-    from sparseseq_cli.config import print_presets
+    from sparseseq_cli.config import list_presets
 
-    print_presets(as_json=json_out)
+    found = list_presets()
+    if json_out:
+        print(json.dumps([preset.as_dict() for preset in found], indent=2))
+        return
+    width = max(len(preset.name) for preset in found)
+    for preset in found:
+        print(f"{preset.name:<{width}}  {preset.task.value:<3}  {preset.description}")

@@ -8,7 +8,7 @@ import typer
 from sparseseq_cli.cli import training
 from sparseseq_cli.cli.app import app
 from sparseseq_cli.cli.options import (DataOpt, DeviceOpt, EpochsOpt, ForceOpt, JsonOpt, MaxBatchesOpt,
-                                       QuietOpt, ResumeOpt, RunDirArg, SetOpt)
+                                       QuietOpt, ResumeOpt, RunFolderArg, SetOpt)
 from sparseseq_cli.tasks import Phase
 
 
@@ -33,7 +33,7 @@ training.register("overfit", Phase.OVERFIT,
 
 
 @app.command("finetune-lm")
-def finetune_lm(run_dir: RunDirArg, sets: SetOpt = None, epochs: EpochsOpt = None,
+def finetune_lm(run_folder: RunFolderArg, sets: SetOpt = None, epochs: EpochsOpt = None,
                 max_batches: MaxBatchesOpt = None, device: DeviceOpt = "auto",
                 resume: ResumeOpt = False, force: ForceOpt = False, json_out: JsonOpt = False,
                 quiet: QuietOpt = False) -> None:
@@ -41,13 +41,13 @@ def finetune_lm(run_dir: RunDirArg, sets: SetOpt = None, epochs: EpochsOpt = Non
     from sparseseq_cli.training import train
     from sparseseq_cli.training.options import TrainOptions
 
-    options = TrainOptions(sets=list(sets or ()), epochs=epochs, max_batches=max_batches, save=run_dir,
+    options = TrainOptions(sets=list(sets or ()), epochs=epochs, max_batches=max_batches, save=run_folder,
                            device=device, resume=resume, force=force, quiet=quiet or json_out)
     training.print_record(train(Phase.FINETUNE_LM, options), summary, as_json=json_out, quiet=quiet)
 
 
 @app.command("eval-lm")
-def eval_lm(run_dir: RunDirArg,
+def eval_lm(run_folder: RunFolderArg,
             split: Annotated[str, typer.Option(help="The split to evaluate: train, valid or test.")] = "test",
             batch_size: Annotated[Optional[int], typer.Option(
                 help="Batch columns (default: the run's test_batch_size for test, eval_batch_size "
@@ -60,6 +60,6 @@ def eval_lm(run_dir: RunDirArg,
     from sparseseq_cli.training import evaluate_run
     from sparseseq_cli.training.distributed import resolve_device
 
-    record = evaluate_run(run_dir, device=resolve_device(device), split=split, batch_size=batch_size,
+    record = evaluate_run(run_folder, device=resolve_device(device), split=split, batch_size=batch_size,
                           data=data, finetuned=finetuned, quiet=quiet or json_out)
     training.print_record(record, summary, as_json=json_out, quiet=quiet)

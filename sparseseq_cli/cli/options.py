@@ -36,4 +36,5 @@ ResumeOpt = Annotated[bool, typer.Option("--resume", help="Continue the unfinish
 ForceOpt = Annotated[bool, typer.Option("--force", help="Delete the run folder's run files and start over.")]
 PrintConfigOpt = Annotated[bool, typer.Option(
     "--print-config", help="Print the resolved configuration as YAML and exit.")]
-RunDirArg = Annotated[Path, typer.Argument(help="A run folder written by train-lm.", show_default=False)]
+RunFolderArg = Annotated[Path, typer.Argument(help="A run folder written by train-lm.", metavar="RUN_FOLDER",
+                                                show_default=False)]

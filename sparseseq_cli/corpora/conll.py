@@ -13,6 +13,7 @@ from pathlib import Path
 
 from sparseseq_cli.corpora import synthetic
 from sparseseq_cli.errors import SparseseqError
+from sparseseq_cli.files import read_text
 
 SPLIT_FILES = {"train": "train.conll", "valid": "valid.conll", "test": "test.conll"}
 REQUIRED_SPLITS = ("train", "valid")
@@ -47,17 +48,6 @@ class TaggedCorpus:
         return out
 
 
-def _read_text(path: Path, what: str) -> str:
-    try:
-        return path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise SparseseqError(f"missing {what} {path}: expected {_layout()}") from None
-    except UnicodeDecodeError as err:
-        raise SparseseqError(f"{path} is not UTF-8 text (byte {err.start}): convert it to UTF-8") from None
-    except OSError as err:
-        raise SparseseqError(f"cannot read {path}: {err.strerror}") from None
-
-
 def _layout() -> str:
     return (f"a folder with {SPLIT_FILES['train']}, {SPLIT_FILES['valid']}, optionally "
             f"{SPLIT_FILES['test']} and {TAGS_FILE}")
@@ -80,7 +70,7 @@ def read_conll(path: Path) -> list[Sentence]:
         words.clear()
         tags.clear()
 
-    for number, line in enumerate(_read_text(path, "split file").splitlines(), start=1):
+    for number, line in enumerate(read_text(path, f"split file {path}", f"expected {_layout()}").splitlines(), start=1):
         if not line.strip():
             if words:
                 close()
@@ -105,7 +95,7 @@ def read_tags(path: Path) -> tuple[str, ...]:
     """The tag list: one tag a line, blank lines ignored, each tag once."""
     path = Path(path)
     tags: list[str] = []
-    for number, line in enumerate(_read_text(path, "tag list").splitlines(), start=1):
+    for number, line in enumerate(read_text(path, f"tag list {path}", "give one tag a line").splitlines(), start=1):
         tag = line.strip()
         if not tag:
             continue

@@ -1,4 +1,4 @@
-"""Where each dataset comes from, how it is checked, and where it is installed (SPEC 5).
+"""Where each dataset comes from, how it is checked, and where it is installed.
 
 ``DATASETS`` is the registry ``getdata`` reads at call time, so tests can pass their own
 registry (or monkeypatch this attribute) with local addresses and hashes.

@@ -4,7 +4,7 @@
 the byte count matches the server's. A cut connection, a timeout or a 5xx answer is
 retried with exponential backoff, resuming from the bytes already in the .part file (HTTP
 Range); a .part left by an earlier interrupted run is resumed the same way. Progress goes
-to stderr: a rich bar on a terminal, plain lines otherwise (logs, CI, nohup).
+through :class:`~sparseseq_cli.progress.Progress` (a bar on a terminal, plain lines otherwise).
 """
 from __future__ import annotations
 
@@ -17,19 +17,9 @@ import urllib.request
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
-from typing import TextIO
-
-from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    DownloadColumn,
-    Progress,
-    TextColumn,
-    TimeRemainingColumn,
-    TransferSpeedColumn,
-)
 
 from sparseseq_cli.corpora.integrity import DataError
+from sparseseq_cli.progress import Progress
 
 
 @dataclass(frozen=True)
@@ -56,75 +46,6 @@ class _Retry(Exception):
     """A failure worth another try (network, timeout, cut connection, 5xx)."""
 
 
-# ---- progress ---------------------------------------------------------------------------
-
-
-class _PlainTask:
-    """One line per 10% (or per 5 MB when the size is unknown), for logs."""
-
-    def __init__(self, label: str, stream: TextIO):
-        self.label, self.stream = label, stream
-        self.total: int | None = None
-        self.next_mark = 0
-
-    def update(self, done: int, total: int | None) -> None:
-        self.total = total
-        step = total // 10 if total else 5 << 20
-        if done < self.next_mark or step <= 0:
-            return
-        self.next_mark = (done // step + 1) * step
-        size = f"{done / 1e6:.1f} of {total / 1e6:.1f} MB" if total else f"{done / 1e6:.1f} MB"
-        share = f" {100 * done // total:3d}%" if total else ""
-        print(f"{self.label}:{share} {size}", file=self.stream, flush=True)
-
-    def close(self) -> None:
-        pass
-
-
-class _RichTask:
-    def __init__(self, label: str, console: Console):
-        self.progress = Progress(
-            TextColumn("{task.description}"),
-            BarColumn(),
-            DownloadColumn(),
-            TransferSpeedColumn(),
-            TimeRemainingColumn(),
-            console=console,
-        )
-        self.task = self.progress.add_task(label, total=None)
-        self.progress.start()
-
-    def update(self, done: int, total: int | None) -> None:
-        self.progress.update(self.task, completed=done, total=total)
-
-    def close(self) -> None:
-        self.progress.stop()
-
-
-class _SilentTask:
-    def update(self, done: int, total: int | None) -> None:
-        pass
-
-    def close(self) -> None:
-        pass
-
-
-@dataclass
-class ProgressDisplay:
-    """Chooses how download progress is shown: bar on a terminal, lines otherwise."""
-
-    quiet: bool = False
-    console: Console | None = None  # default: stderr
-
-    def task(self, label: str):
-        if self.quiet:
-            return _SilentTask()
-        console = self.console or Console(stderr=True)
-        if console.is_terminal:
-            return _RichTask(label, console)
-        return _PlainTask(label, console.file)
-
-
 # ---- the download -----------------------------------------------------------------------
 
 
@@ -136,25 +57,24 @@ def fetch(
     url: str,
     target: Path,
     policy: DownloadPolicy | None = None,
-    display: ProgressDisplay | None = None,
+    progress: Progress | None = None,
     label: str | None = None,
 ) -> Path:
     """Download ``url`` to ``target`` through ``target.part``; return ``target``.
 
-    ``label`` names the download in the progress display (default: the target's name).
+    ``label`` names the download in the progress output (default: the target's name).
 
     Raises DataError naming the address when every attempt failed; the .part file is
     kept (when it holds bytes) so that the next run resumes.
     """
     policy = policy or DownloadPolicy()
-    display = display or ProgressDisplay()
+    progress = progress or Progress()
     part = part_path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
-    task = display.task(label or target.name)
-    try:
+    with progress.transfer(label or target.name) as transfer:
         for attempt in range(1, policy.attempts + 1):
             try:
-                _stream(url, part, policy, task)
+                _stream(url, part, policy, transfer)
                 break
             except _Retry as err:
                 if attempt == policy.attempts:
@@ -164,8 +84,6 @@ def fetch(
                         f"cannot download {url}: {err} (gave up after {attempt} attempts)"
                     ) from None
                 time.sleep(policy.backoff_s * 2 ** (attempt - 1))
-    finally:
-        task.close()
     part.replace(target)
     return target
 
@@ -173,7 +91,7 @@ def fetch(
 _CONTENT_RANGE = re.compile(r"bytes (\d+)-\d+/(\d+|\*)")
 
 
-def _stream(url: str, part: Path, policy: DownloadPolicy, task) -> None:
+def _stream(url: str, part: Path, policy: DownloadPolicy, transfer) -> None:
     have = part.stat().st_size if part.exists() else 0
     headers = {"User-Agent": USER_AGENT}
     if have:
@@ -207,7 +125,7 @@ def _stream(url: str, part: Path, policy: DownloadPolicy, task) -> None:
         length = response.headers.get("Content-Length")
         total = start + int(length) if length is not None else None
         done = start
-        task.update(done, total)
+        transfer.update(done, total)
         with open(part, "ab" if start else "wb") as out:
             while True:
                 try:
@@ -218,6 +136,6 @@ def _stream(url: str, part: Path, policy: DownloadPolicy, task) -> None:
                     break
                 out.write(chunk)
                 done += len(chunk)
-                task.update(done, total)
+                transfer.update(done, total)
     if total is not None and done != total:
         raise _Retry(f"connection cut after {done} of {total} bytes")

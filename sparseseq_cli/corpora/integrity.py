@@ -2,8 +2,8 @@
 
 Bad input on the command line is a :class:`SparseseqError` (exit status 2). Data that a
 server, a mirror or an archive delivered wrong is a different failure: the command was
-right, the check failed, so :class:`DataError` exits with status 1 (DESIGN: 1 when a check
-fails). The message is still one line.
+right, the check failed, so :class:`DataError` exits with status 1, the status of a failed
+check. The message is still one line.
 """
 from __future__ import annotations
 

@@ -18,11 +18,11 @@ import torch
 
 from sparseseq_cli.corpora.synthetic import BUILTIN_PATH as BUILTIN
 from sparseseq_cli.corpora.synthetic import lm_corpus
-from sparseseq_cli.corpora.vocab import Vocabulary, VocabOrder
+from sparseseq_cli.corpora.vocab import SPLITS, Vocabulary, VocabOrder
 from sparseseq_cli.errors import SparseseqError
+from sparseseq_cli.files import read_text
 
 EOS = "<eos>"
-SPLITS = ("train", "valid", "test")
 _NAMES = ("{split}.txt", "ptb.{split}.txt", "wiki.{split}.tokens")
 
 
@@ -44,18 +44,7 @@ def _split_file(folder: Path, split: str) -> Path:
 
 
 def _read_lines(path: Path) -> list[str]:
-    try:
-        data = path.read_bytes()
-    except OSError as err:
-        raise SparseseqError(f"cannot read {path} ({err.strerror or err.__class__.__name__}): "
-                             f"check that it is a readable file") from None
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as err:
-        line = data[:err.start].count(b"\n") + 1
-        raise SparseseqError(f"{path} is not UTF-8 text (line {line}, byte {err.start}): "
-                             f"convert it to UTF-8") from None
-    return text.splitlines()
+    return read_text(path, str(path), "check that it is a readable file").splitlines()
 
 
 def _sentences_from_folder(folder: Path, splits: Sequence[str]) -> dict[str, list[list[str]]]:

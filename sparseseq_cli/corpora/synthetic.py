@@ -26,14 +26,14 @@ import random
 from dataclasses import dataclass
 from pathlib import Path
 
+from sparseseq_cli.corpora.vocab import SPLITS, UNK
+
 Tagged = list[tuple[str, str]]
 
 BUILTIN_PATH = "builtin:toy"   # the data path that selects this corpus in a config
-SPLITS = ("train", "valid", "test")
 # Language-model splits are cut by token count (traces excluded), tagging splits by sentences.
 LM_TOKENS = {"train": 100_000, "valid": 10_000, "test": 10_000}
 TAGGED_SENTENCES = {"train": 3000, "valid": 500, "test": 500}
-UNK = "<unk>"
 
 TAGS = ("CC", "CD", "DT", "IN", "JJ", "JJR", "JJS", "MD", "NN", "NNP", "NNS", "POS", "PRP",
         "PRP$", "RB", "TO", "VB", "VBD", "VBG", "VBN", "VBP", "VBZ", "WDT", ",", ".", "-NONE-")

@@ -3,12 +3,15 @@
 Words are encoded once, when the data is loaded (the only per-token Python work); a batch
 is then a few tensor operations:
 
-    sentences (lengths 5, 3, 4)      ids (T=5, B=3), longest first      lengths (3,)
-    a b c d e                        a f i                               5 4 3
-    f g h i                          b g j
-    j k l                            c h k
+    sentences (lengths 5, 4, 3)      ids (T=5, B=3), longest first      lengths (3,)
+    a b c d e                        a f j                               5 4 3
+    f g h i                          b g k
+    j k l                            c h l
                                      d i <pad>
                                      e <pad> <pad>
+
+(one sentence per column, time running down; the sentences of a batch are put longest
+first whatever their order in the split, and padded at the end with ``<pad>``)
 
 Training batches group sentences of similar length (little padding, short BiLSTM runs):
 shuffle, cut into pools of ``POOL_BATCHES`` batches, sort each pool by length, cut it into
@@ -22,9 +25,9 @@ import torch
 from torch.nn.utils.rnn import pad_sequence
 
 from sparseseq_cli.corpora.conll import NONE_TAG, Sentence
-from sparseseq_cli.corpora.vocab import Vocabulary, VocabOrder
+from sparseseq_cli.corpora.vocab import UNK, Vocabulary, VocabOrder
 
-PAD, UNK = "<pad>", "<unk>"
+PAD = "<pad>"
 POOL_BATCHES = 50   # batches per length-sorted pool: enough to match lengths, still shuffled
 
 

@@ -1,10 +1,10 @@
 """WSJ part-of-speech data: Penn Treebank .mrg trees, or ready token/tag files, to CoNLL.
 
 The tagging experiments read ``token<TAB>tag`` lines with a blank line after every
-sentence (SPEC 4). From trees, the tokens are the leaves in order with their
-preterminal tags, ``-NONE-`` traces kept (``*-1``, ``0``, ``*T*-1``), as the paper did;
-the file ``wsj_SSNN.mrg`` belongs to section SS, and sections 00-18 / 19-21 / 22-24 are
-train / valid / test. NLTK's free sample (sections 00-01) therefore gives a train split
+sentence, as the original tagger did. From trees, the tokens are the leaves in order with
+their preterminal tags, ``-NONE-`` traces kept (``*-1``, ``0``, ``*T*-1``), as the paper
+did; the file ``wsj_SSNN.mrg`` belongs to section SS, and sections 00-18 / 19-21 / 22-24
+are train / valid / test. NLTK's free sample (sections 00-01) therefore gives a train split
 only. A tree's leaves are exactly NLTK's ``tagged_sents()`` for the same file.
 """
 from __future__ import annotations
@@ -15,6 +15,7 @@ from pathlib import Path
 
 from sparseseq_cli.corpora.conll import read_conll
 from sparseseq_cli.errors import SparseseqError
+from sparseseq_cli.files import read_text
 
 Sentence = list[tuple[str, str]]  # (token, tag) pairs
 
@@ -119,19 +120,12 @@ def find_mrg_files(root: Path) -> dict[int, list[Path]]:
     return sections
 
 
-def _read_text(path: Path) -> str:
-    try:
-        return path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as err:
-        raise SparseseqError(f"{path}: not UTF-8 text ({err.reason} at byte {err.start})") from None
-
-
 def read_treebank(sections: dict[int, list[Path]]) -> dict[str, list[Sentence]]:
     splits: dict[str, list[Sentence]] = {}
     for split, numbers in SPLIT_SECTIONS.items():
         paths = [p for n in numbers for p in sections.get(n, [])]
         if paths:
-            splits[split] = [s for p in paths for s in parse_mrg(_read_text(p), str(p))]
+            splits[split] = [s for p in paths for s in parse_mrg(read_text(p, str(p), "give the treebank's .mrg files as they come"), str(p))]
     return splits
 
 

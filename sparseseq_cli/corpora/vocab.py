@@ -20,6 +20,10 @@ from pathlib import Path
 from typing import Iterable
 
 from sparseseq_cli.errors import SparseseqError
+from sparseseq_cli.files import read_text
+
+SPLITS = ("train", "valid", "test")   # a corpus's splits, in this order
+UNK = "<unk>"                         # stands for any word outside a vocabulary
 
 
 class VocabOrder(str, Enum):
@@ -79,15 +83,10 @@ class Vocabulary:
                 self.words.append(word)
 
     def save(self, path: Path) -> None:
-        """One word a line, in id order (the file a run directory keeps as vocab.txt)."""
+        """One word a line, in id order (the file a run folder keeps as vocab.txt)."""
         Path(path).write_text("".join(w + "\n" for w in self.words), encoding="utf-8")
 
     @classmethod
     def load(cls, path: Path) -> "Vocabulary":
-        path = Path(path)
-        try:
-            text = path.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as err:
-            raise SparseseqError(f"cannot read the vocabulary {path}: {err.__class__.__name__}; "
-                                 f"restore it from the run's checkpoint or retrain") from None
+        text = read_text(path, f"the vocabulary {path}", "restore it from the run's checkpoint or retrain")
         return cls(text.splitlines())

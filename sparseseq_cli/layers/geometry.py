@@ -2,7 +2,8 @@
 
 Everything here reproduces the original research code number for number (its float
 operations in the same order, its integer truncations), so that a preset gives the same
-windows, block starts and parameter counts as the paper. SPEC.md sections 1.1, 1.2, 2.1.
+windows, block starts and parameter counts as the paper. docs/method.md explains the
+formulas and works through examples.
 """
 from __future__ import annotations
 
@@ -74,15 +75,11 @@ class LSTMGeometry:
     def input_widths(self) -> tuple[int, ...]:
         return tuple(e - b for b, e in self.input_segments)
 
-    @property
-    def hidden_widths(self) -> tuple[int, ...]:
-        return tuple(e - b for b, e in self.hidden_segments)
-
 
 def _blocks_from_reduction(input_size: int, hidden_size: int, reduce_in: float,
                            reduce_out: float) -> tuple[int, float]:
     """Smallest k, then the input density, giving the parameters of a dense LSTM of
-    input ``reduce_in*I`` and hidden ``reduce_out*H`` (SPEC 1.1, way 2)."""
+    input ``reduce_in*I`` and hidden ``reduce_out*H`` (docs/method.md, "reduce_in/reduce_out")."""
     I, H, ai, ao = input_size, hidden_size, reduce_in, reduce_out
     denom = ai * ao * I + ao * ao * H + 2 * ao - 2
     if denom <= 0:
@@ -170,14 +167,15 @@ def reduction_factor(density: float, blocks: int) -> float:
 
 @dataclass(frozen=True)
 class EmbeddingGeometry:
-    """Block j has ``widths[j]`` columns and rows only for words ``>= starts[j]``."""
+    """Block j has ``widths[j]`` columns and rows only for words ``>= starts[j]``;
+    ``density`` is the density obtained, as the original computed it (rounding can make it
+    differ slightly from the one asked for)."""
 
     vocab_size: int
     dim: int
     starts: tuple[int, ...]
     widths: tuple[int, ...]
     density: float
-    target_density: float
     params: int
 
     @property
@@ -191,7 +189,7 @@ class EmbeddingGeometry:
 
 def embedding_geometry(vocab_size: int, dim: int, *, blocks: int = 1,
                        density: float = 1.0) -> EmbeddingGeometry:
-    """Block starts and widths of a SparseEmbedding (SPEC 2.1, the original's algorithm)."""
+    """Block starts and widths of a SparseEmbedding (the original's algorithm; docs/method.md)."""
     V, d, D = vocab_size, dim, density
     if V < 1 or d < 1:
         raise ValueError(f"vocab_size={V} and dim={d} must be >= 1")
@@ -232,4 +230,4 @@ def embedding_geometry(vocab_size: int, dim: int, *, blocks: int = 1,
         starts.append(V - v_last)
         used += w_last * v_last
     params = sum((V - s) * wd for s, wd in zip(starts, widths))
-    return EmbeddingGeometry(V, d, tuple(starts), tuple(widths), used / (V * d), D, params)
+    return EmbeddingGeometry(V, d, tuple(starts), tuple(widths), used / (V * d), params)

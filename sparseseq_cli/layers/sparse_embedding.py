@@ -1,4 +1,4 @@
-"""SparseEmbedding: shorter vectors for rarer words (SPEC.md section 2).
+"""SparseEmbedding: shorter vectors for rarer words (docs/method.md).
 
 A V x d embedding made of K column blocks; block j only has rows for the words with index
 >= ``starts[j]``. With the vocabulary sorted from rare to frequent, frequent words (high
@@ -29,7 +29,7 @@ from sparseseq_cli.layers.geometry import EmbeddingGeometry, embedding_geometry
 class SparseEmbedding(nn.Module):
     """``num_embeddings`` x ``embedding_dim`` embedding with ``blocks`` column blocks at
     parameter ``density``; ``dropoute`` drops whole words, ``dropouti`` embedding
-    dimensions (one mask per sequence), both in training mode only (SPEC 2.2)."""
+    dimensions (one mask per sequence), both in training mode only."""
 
     def __init__(self, num_embeddings: int, embedding_dim: int, *, blocks: int = 1,
                  density: float = 1.0, dropoute: float = 0.0, dropouti: float = 0.0):

@@ -1,4 +1,4 @@
-"""SparseLSTM: a wide LSTM built from k small dense LSTMs (SPEC.md section 1).
+"""SparseLSTM: a wide LSTM built from k small dense LSTMs (docs/method.md).
 
 Component c reads a window ``input[..., b_c:e_c]`` (windows overlap) and owns the slice
 ``[hb_c, he_c)`` of the hidden and cell state (slices are disjoint). Seen as one LSTM of
@@ -22,8 +22,9 @@ Two interchangeable implementations compute the same function from the same tens
   fused LSTM call (cuDNN on CUDA: one kernel launch per step instead of k); pays for the
   zeros in FLOPs, not in storage or trainable parameters.
 
-``auto`` picks ``sequential`` on CPU (measured faster) and ``dense`` on CUDA. Weight drop (AWD-LSTM's DropConnect on the hidden-to-hidden
-weights, SPEC 1.3) is applied to each component's stored matrix at every training forward.
+``auto`` picks ``sequential`` on CPU (measured faster) and ``dense`` on CUDA. Weight drop
+(AWD-LSTM's DropConnect on the hidden-to-hidden weights) is applied to each component's
+stored matrix at every training forward, a fresh mask each time.
 """
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""AWD-LSTM language model with predefined sparseness (SPEC 3).
+"""AWD-LSTM language model with predefined sparseness (docs/training.md).
 
     ids (T, B)
       -> SparseEmbedding (emsize; sparse with emblocks/emdensity; dropoute, dropouti inside)

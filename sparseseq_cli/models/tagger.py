@@ -1,4 +1,4 @@
-"""The part-of-speech tagger of the paper's Figure 3 (SPEC.md section 4).
+"""The part-of-speech tagger of the paper's Figure 3 (docs/training.md).
 
     word ids (T, B) -> embedding (sparse: rare words get short vectors; dropoute, dropouti)
                     -> BiLSTM (nhid per direction, weight drop on hidden-to-hidden weights)

@@ -1,12 +1,12 @@
-"""Run directories read back and grouped: the numbers behind `sparseseq report`.
+"""Run folders read back and grouped: the numbers behind `sparseseq report`.
 
-A run directory (DESIGN "Run directories") holds ``config.yaml`` from the first step on and
-``results.json`` only once the run finished; finetuning adds ``results_finetune.json`` (and
-``metrics_finetune.jsonl`` while it runs). Finished runs whose resolved configs differ only
-in the seed (or that agree on the ``--group-by`` keys) form a group; each group gets the
-mean and the *sample* standard deviation (n - 1) of every number in its results. A group
-of one run has no standard deviation (``None``: null in JSON, blank in CSV, left out of
-the tables). Unfinished runs are listed apart and left out of the means.
+A run folder (docs/formats.md) holds its config from the first step on and its results
+only once the phase finished; finetuning adds its own results and metrics files. Finished
+runs whose resolved configs differ only in the seed (or that agree on the ``--group-by``
+keys) form a group; each group gets the mean and the *sample* standard deviation (n - 1)
+of every number in its results. A group of one run has no standard deviation (``None``:
+null in JSON, blank in CSV, left out of the tables). Unfinished runs are listed apart and
+left out of the means.
 """
 from __future__ import annotations
 
@@ -17,13 +17,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from sparseseq_cli.errors import SparseseqError
+from sparseseq_cli.run_folder import CONFIG, FINETUNE, TRAIN, RunFolder
+from sparseseq_cli.tasks import Phase
 
-# The result kinds a training command writes into results.json, in the order the report
-# shows them (the paper's order: Table 1, Table 3, Figure 3).
-TASKS = ("train-lm", "overfit", "train-pos")
+# The phases whose results the report shows, in the paper's order (Table 1, Table 3,
+# Figure 3); finetuning is read along with the training it continues.
+PHASES = (Phase.TRAIN_LM, Phase.OVERFIT, Phase.TRAIN_POS)
 
 # Config entries that say how a run was made, not what was trained: runs that differ
 # only in these are repetitions of one setting.
@@ -35,14 +35,14 @@ _RUN_NUMBERS = ("epochs", "wall_time_s", "tokens_per_s")
 
 @dataclass
 class Run:
-    """One run directory as read from disk; ``results`` is None until the run finished."""
+    """One run folder as read from disk; ``results`` is None until the run finished."""
 
     path: Path
     config: dict
     results: dict | None
     finetune: dict | None
-    epochs_done: int             # lines in metrics.jsonl
-    finetune_epochs_done: int | None   # lines in metrics_finetune.jsonl; None: never started
+    metrics: list[dict]                  # the per-epoch records of training
+    finetune_metrics: list[dict] | None  # those of finetuning; None: it never started
 
     @property
     def preset(self) -> str:
@@ -53,8 +53,16 @@ class Run:
         return self.config.get("train", {}).get("seed")
 
     @property
-    def task(self) -> str | None:
-        return self.results["task"] if self.results else None
+    def phase(self) -> Phase | None:
+        return Phase(self.results["phase"]) if self.results else None
+
+    @property
+    def epochs_done(self) -> int:
+        return len(self.metrics)
+
+    @property
+    def finetune_epochs_done(self) -> int | None:
+        return None if self.finetune_metrics is None else len(self.finetune_metrics)
 
     def numbers(self) -> dict[str, float | None]:
         """Every number of the finished run under one flat name (finetuning prefixed)."""
@@ -76,7 +84,7 @@ class Stat:
 
 @dataclass
 class Group:
-    task: str
+    phase: Phase
     label: str
     setting: dict[str, Any]   # what tells this group from the others shown with it
     runs: list[Run]
@@ -113,85 +121,46 @@ def summarize(values: list[float | None]) -> Stat:
     return Stat(statistics.fmean(present), std, len(present))
 
 
-# ---- reading run directories ------------------------------------------------------------
+# ---- reading run folders ---------------------------------------------------------------
 
-def _read_json(path: Path) -> dict:
-    try:
-        data = json.loads(path.read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise SparseseqError(f"cannot read {path}: {err}; delete the file or rerun that run") from None
-    if not isinstance(data, dict):
-        raise SparseseqError(f"{path} holds no JSON object; delete the file or rerun that run")
-    return data
-
-
-def _check_results(path: Path, data: dict, tasks: tuple[str, ...]) -> dict:
-    missing = [k for k in ("task", "config", "params", "metrics") if k not in data]
+def _read_results(folder: RunFolder, phases: tuple[Phase, ...]) -> dict | None:
+    """The phase's results, checked to be sparseseq's and of one of ``phases``."""
+    data = folder.read_results()
+    if data is None:
+        return None
+    path = folder.path / folder.files.results
+    missing = [k for k in ("task", "phase", "config", "params", "metrics") if k not in data]
     if missing:
         raise SparseseqError(f"{path} lacks {', '.join(missing)}: it was not written by sparseseq")
-    if data["task"] not in tasks:
-        raise SparseseqError(f"{path} has unknown task {data['task']!r}: expected one of "
-                             f"{', '.join(tasks)}")
+    if data["phase"] not in [p.value for p in phases]:
+        raise SparseseqError(f"{path} has unknown phase {data['phase']!r}: expected one of "
+                             f"{', '.join(p.value for p in phases)}")
+    if data["task"] != Phase(data["phase"]).task.value:
+        raise SparseseqError(f"{path} has task {data['task']!r} for phase {data['phase']}: "
+                             f"it was not written by sparseseq")
     return data
-
-
-def _count_lines(path: Path) -> int:
-    if not path.is_file():
-        return 0
-    with path.open() as lines:
-        return sum(1 for line in lines if line.strip())
-
-
-def read_metrics(path: Path) -> list[dict]:
-    """The per-epoch records of a metrics*.jsonl file; none when it does not exist."""
-    if not path.is_file():
-        return []
-    records = []
-    with path.open() as lines:
-        for number, line in enumerate(lines, 1):
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as err:
-                raise SparseseqError(f"{path}:{number} is not a JSON object ({err.msg}); "
-                                     f"remove that line") from None
-            if not isinstance(record, dict) or "epoch" not in record:
-                raise SparseseqError(f"{path}:{number} has no epoch: not a sparseseq metrics file")
-            records.append(record)
-    return records
 
 
 def read_run(path: Path) -> Run:
-    """Read one run directory; a folder that is not one is a one-line error."""
+    """Read one run folder; a folder that is not one is a one-line error."""
     if not path.exists():
-        raise SparseseqError(f"{path} does not exist: give run directories (e.g. runs/pos-tiny-seed1)")
-    config_file, results_file = path / "config.yaml", path / "results.json"
-    if not path.is_dir() or not (config_file.is_file() or results_file.is_file()):
-        raise SparseseqError(f"{path} is not a run directory (no config.yaml or results.json): "
+        raise SparseseqError(f"{path} does not exist: give run folders (e.g. runs/pos-tiny-seed1)")
+    training, finetuning = RunFolder(path, TRAIN), RunFolder(path, FINETUNE)
+    if not path.is_dir() or not (training.started() or training.finished()):
+        raise SparseseqError(f"{path} is not a run folder (no {CONFIG} or {TRAIN.results}): "
                              f"give folders written by train-lm, overfit or train-pos")
-    results = finetune = None
-    if results_file.is_file():
-        results = _check_results(results_file, _read_json(results_file), TASKS)
-        config = results["config"]
-    else:
-        try:
-            config = yaml.safe_load(config_file.read_text())
-        except (OSError, UnicodeDecodeError, yaml.YAMLError) as err:
-            first = str(err).splitlines()[0] if str(err) else type(err).__name__
-            raise SparseseqError(f"cannot read {config_file}: {first}") from None
+    results = _read_results(training, PHASES)
+    config = results["config"] if results else training.read_config_dict()
     if not isinstance(config, dict):
         raise SparseseqError(f"{path}: the saved config is not a mapping; rerun that run")
-    finetune_file, finetune_log = path / "results_finetune.json", path / "metrics_finetune.jsonl"
-    if results and finetune_file.is_file():
-        finetune = _check_results(finetune_file, _read_json(finetune_file), ("finetune-lm",))
-    return Run(path=path, config=config, results=results, finetune=finetune,
-               epochs_done=_count_lines(path / "metrics.jsonl"),
-               finetune_epochs_done=_count_lines(finetune_log) if finetune_log.is_file() else None)
+    return Run(path=path, config=config, results=results,
+               finetune=_read_results(finetuning, (Phase.FINETUNE_LM,)) if results else None,
+               metrics=training.read_metrics(),
+               finetune_metrics=finetuning.read_metrics() if finetuning.metrics_started() else None)
 
 
 def read_runs(paths: list[Path]) -> list[Run]:
-    """Read each run directory once, in the order given."""
+    """Read each run folder once, in the order given."""
     seen: set[Path] = set()
     runs = []
     for path in paths:
@@ -266,23 +235,23 @@ def _varying(settings: list[dict[str, Any]]) -> list[str]:
 
 
 def group_runs(runs: list[Run], group_by: list[str] | None = None) -> list[Group]:
-    """Group finished runs per task: by setting (all but the seed), or by the given keys.
+    """Group finished runs per phase: by setting (all but the seed), or by the given keys.
 
     A default group is labelled by its preset plus the settings in which it differs from
     the other groups of that preset (``pos-tiny emsize=10``), so a sweep reads at a glance.
     """
     finished = [run for run in runs if run.results]
     keys = resolve_keys(group_by, runs) if group_by else None
-    by_ident: dict[tuple[str, str], Group] = {}
+    by_ident: dict[tuple[Phase, str], Group] = {}
     for run in finished:
         if keys:
             flat = flatten(run.config)
             values = {k: flat.get(k) for k in keys}
         else:
             values = setting(run.config)
-        ident = (run.task, json.dumps(values, sort_keys=True, default=str))
+        ident = (run.phase, json.dumps(values, sort_keys=True, default=str))
         if ident not in by_ident:
-            by_ident[ident] = Group(task=run.task, label=_label(values) if keys else run.preset,
+            by_ident[ident] = Group(phase=run.phase, label=_label(values) if keys else run.preset,
                                     setting=values, runs=[])
         by_ident[ident].runs.append(run)
 
@@ -296,16 +265,16 @@ def group_runs(runs: list[Run], group_by: list[str] | None = None) -> list[Group
 
     preset_order = {run.preset: i for i, run in reversed(list(enumerate(finished)))}
     # Default groups keep their presets in the order given; --group-by groups sort by value.
-    groups.sort(key=lambda g: (TASKS.index(g.task), 0 if keys else preset_order[g.runs[0].preset],
+    groups.sort(key=lambda g: (PHASES.index(g.phase), 0 if keys else preset_order[g.runs[0].preset],
                                [_sort_value(v) for v in g.setting.values()]))
     return groups
 
 
 def _label_by_preset(groups: list[Group]) -> None:
     """Name each group by its preset and the settings that tell it from its siblings."""
-    siblings: dict[tuple[str, str], list[Group]] = {}
+    siblings: dict[tuple[Phase, str], list[Group]] = {}
     for group in groups:
-        siblings.setdefault((group.task, group.runs[0].preset), []).append(group)
+        siblings.setdefault((group.phase, group.runs[0].preset), []).append(group)
     for (_, preset), members in siblings.items():
         varying = _varying([g.setting for g in members])
         for group in members:
@@ -314,9 +283,9 @@ def _label_by_preset(groups: list[Group]) -> None:
 
 
 def build_report(paths: list[Path], group_by: list[str] | None = None) -> Report:
-    """Read the run directories and group their results; see :func:`group_runs`."""
+    """Read the run folders and group their results; see :func:`group_runs`."""
     if not paths:
-        raise SparseseqError("no run directories given: e.g. sparseseq report runs/pos-tiny-seed*")
+        raise SparseseqError("no run folders given: e.g. sparseseq report runs/pos-tiny-seed*")
     runs = read_runs(paths)
     unfinished = [run for run in runs
                   if not run.results or (run.finetune_epochs_done is not None and not run.finetune)]

@@ -9,7 +9,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from sparseseq_cli.errors import SparseseqError
-from sparseseq_cli.run_groups import Group, Report, Run, read_metrics
+from sparseseq_cli.report.groups import PHASES, Group, Report, Run
+from sparseseq_cli.run_folder import TRAIN
+from sparseseq_cli.tasks import Phase
 
 try:
     from matplotlib.figure import Figure
@@ -46,15 +48,13 @@ def _panels(count: int, title: str) -> tuple[Figure, list]:
 # ---- --plot ------------------------------------------------------------------------------
 
 def summary_figure(report: Report) -> Figure:
-    """One panel per kind of run: Figure 3 for taggers, perplexity per group for the rest."""
-    drawers = [(task, draw) for task, draw in (("train-lm", _draw_lm), ("overfit", _draw_overfit),
-                                               ("train-pos", _draw_figure3))
-               if any(g.task == task for g in report.groups)]
-    if not drawers:
+    """One panel per phase: Figure 3 for taggers, perplexity per group for the rest."""
+    shown = [phase for phase in PHASES if any(g.phase is phase for g in report.groups)]
+    if not shown:
         raise SparseseqError("--plot: none of these runs has finished, so there is nothing to plot")
-    figure, axes = _panels(len(drawers), "mean ± sample standard deviation over seeds")
-    for ax, (task, draw) in zip(axes, drawers):
-        draw(ax, [g for g in report.groups if g.task == task])
+    figure, axes = _panels(len(shown), "mean ± sample standard deviation over seeds")
+    for ax, phase in zip(axes, shown):
+        _DRAWERS[phase](ax, [g for g in report.groups if g.phase is phase])
     return figure
 
 
@@ -133,9 +133,12 @@ def _draw_overfit(ax, groups: list[Group]) -> None:
     ax.set_title("Learning to recite (Table 3)")
 
 
+_DRAWERS = {Phase.TRAIN_LM: _draw_lm, Phase.OVERFIT: _draw_overfit, Phase.TRAIN_POS: _draw_figure3}
+
+
 # ---- --curves ----------------------------------------------------------------------------
 
-# The per-epoch number each kind of run is judged by (metrics.jsonl names), with its label.
+# The per-epoch metric each kind of run is judged by, its axis label, and whether the axis is log.
 _CURVES = (("valid_ppl", "validation perplexity", True), ("dev_acc", "dev accuracy (%)", False),
            ("train_ppl", "train perplexity (learning to recite)", True))
 
@@ -144,13 +147,11 @@ def curves_figure(runs: list[Run]) -> Figure:
     """Validation metric per epoch, one line per run; finetuning continues dashed."""
     panels: dict[str, list[tuple[Run, list[dict], list[dict]]]] = {}
     for run in runs:
-        records = read_metrics(run.path / "metrics.jsonl")
-        finetune = read_metrics(run.path / "metrics_finetune.jsonl")
-        metric = next((name for name, _, _ in _CURVES if any(name in r for r in records)), None)
+        metric = next((name for name, _, _ in _CURVES if any(name in r for r in run.metrics)), None)
         if metric:
-            panels.setdefault(metric, []).append((run, records, finetune))
+            panels.setdefault(metric, []).append((run, run.metrics, run.finetune_metrics or []))
     if not panels:
-        raise SparseseqError("--curves: none of these runs has logged an epoch yet (metrics.jsonl)")
+        raise SparseseqError(f"--curves: none of these runs has logged an epoch yet ({TRAIN.metrics})")
     shown = [c for c in _CURVES if c[0] in panels]
     figure, axes = _panels(len(shown), "learning curves")
     for ax, (metric, ylabel, log) in zip(axes, shown):
