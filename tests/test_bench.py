@@ -1,7 +1,6 @@
 """`sparseseq bench` on small sizes: every candidate timed, ratios to the stated reference."""
 import json
 
-import torch
 from typer.testing import CliRunner
 
 from sparseseq_cli.bench import BenchSettings, ratio_rows, run_bench
@@ -11,8 +10,8 @@ SMALL = dict(lstm_size=30, reduce=0.6, seq_len=5, batch_size=3, vocab_size=200, 
              emblocks=4, emdensity=0.5, repeats=2)
 
 
-def test_run_bench_times_all_candidates_with_exact_parameter_counts():
-    result = run_bench(BenchSettings(**SMALL, warmup=1), torch.device("cpu"))
+def test_run_bench_times_all_candidates_with_exact_parameter_counts(cpu):
+    result = run_bench(BenchSettings(**SMALL, warmup=1), cpu)
     names = [r["name"] for r in result["lstm"]]
     assert names[:3] == ["SparseLSTM impl=auto", "SparseLSTM impl=sequential (reference)",
                          "SparseLSTM impl=dense"]

@@ -30,9 +30,6 @@ from sparseseq_cli.training import lm_phases as lm
 from sparseseq_cli.training.distributed import World, data_parallel
 from sparseseq_cli.run_folder import FINETUNE, TRAIN, RunFolder
 
-from lm_fixtures import StopAfter, write_config, write_corpus
-
-CPU = torch.device("cpu")
 NO_DROPOUT = ["dropout=0.0", "dropouth=0.0", "dropouti=0.0", "dropoute=0.0", "wdrop=0.0"]
 DENSE = ["sparse_mode=direct", "emblocks=1", "emdensity=1.0"]
 POS = ["emsize=8", "nhid=8", "emblocks=2", "emdensity=0.75", "lr=0.01", "epochs=2",
@@ -48,14 +45,15 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-def _rank(rank, port, root, cfgs):
-    """One rank: every distributed scenario, in the same order on both ranks."""
+def _rank(rank, port, root, cfgs, cpu, stop_after):
+    """One rank: every distributed scenario, in the same order on both ranks (``cpu`` and
+    ``stop_after`` are the fixtures' values, passed in: a spawned process has no fixtures)."""
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank),
                       LOCAL_RANK=str(rank), WORLD_SIZE="2")
     torch.set_num_threads(1)
     distributed.AGREE_EVERY = VOTE
     with data_parallel("cpu") as world:
-        kw = dict(device=CPU, quiet=True, world=world)
+        kw = dict(device=cpu, quiet=True, world=world)
         lm.train_lm(cfgs["dense"], root / "dense", **kw)
         lm.train_lm(cfgs["sparse"], root / "sparse", **kw)
         lm.finetune_lm(root / "sparse", flags={"train.epochs": 2}, **kw)
@@ -65,7 +63,7 @@ def _rank(rank, port, root, cfgs):
         for name in ("dropout", "sparse"):
             # rank 0 alone is asked to stop; rank 1 must stop with it
             real = lm.StopRequest
-            lm.StopRequest = lambda: StopAfter(STOP_AT if rank == 0 else 10 ** 9)
+            lm.StopRequest = lambda: stop_after(STOP_AT if rank == 0 else 10 ** 9)
             with pytest.raises(lm.TrainingInterrupted):
                 lm.train_lm(cfgs[name], root / f"{name}-resumed", **kw)
             lm.StopRequest = real
@@ -75,11 +73,11 @@ def _rank(rank, port, root, cfgs):
 
 
 @pytest.fixture(scope="module")
-def runs(tmp_path_factory):
+def runs(tmp_path_factory, make_lm_corpus, make_lm_config, cpu, stop_after):
     """Run folders of the two-rank scenarios (``dp``) and of single processes (``single``)."""
     root = tmp_path_factory.mktemp("distributed")
-    corpus = write_corpus(root / "corpus")
-    base = write_config(root / "tiny.yaml", corpus, epochs=2, max_batches=8, log_interval=4)
+    corpus = make_lm_corpus(root / "corpus")
+    base = make_lm_config(corpus, root / "tiny.yaml", epochs=2, max_batches=8, log_interval=4)
     pos_data = root / "pos-data"
     pos_data.mkdir()
     tagged = synthetic.tagged_corpus(0)
@@ -93,7 +91,7 @@ def runs(tmp_path_factory):
             "dropout": load_config(config_file=base),
             "pos": load_config("pos-tiny", overrides=POS, flags={"data.path": str(pos_data)}, task="pos")}
     dp, single = root / "dp", root / "single"
-    ranks = mp.spawn(_rank, args=(_free_port(), dp, cfgs), nprocs=2, join=False)
+    ranks = mp.spawn(_rank, args=(_free_port(), dp, cfgs, cpu, stop_after), nprocs=2, join=False)
     deadline = time.time() + TIMEOUT
     while not ranks.join(timeout=1):           # raises when a rank failed
         if time.time() > deadline:             # a collective one rank never reached
@@ -104,14 +102,14 @@ def runs(tmp_path_factory):
     threads = torch.get_num_threads()
     torch.set_num_threads(1)   # tiny matrices: more threads only wait on each other
     try:
-        lm.train_lm(cfgs["dense"], single / "dense", device=CPU, quiet=True)
-        lm.train_lm(cfgs["sparse"], single / "sparse", device=CPU, quiet=True)
-        lm.finetune_lm(single / "sparse", device=CPU, flags={"train.epochs": 2}, quiet=True)
-        lm.overfit(cfgs["sparse"], single / "overfit", device=CPU, quiet=True)
-        tagging.train_pos(cfgs["pos"], single / "pos", device=CPU, quiet=True)
+        lm.train_lm(cfgs["dense"], single / "dense", device=cpu, quiet=True)
+        lm.train_lm(cfgs["sparse"], single / "sparse", device=cpu, quiet=True)
+        lm.finetune_lm(single / "sparse", device=cpu, flags={"train.epochs": 2}, quiet=True)
+        lm.overfit(cfgs["sparse"], single / "overfit", device=cpu, quiet=True)
+        tagging.train_pos(cfgs["pos"], single / "pos", device=cpu, quiet=True)
         # the interrupted two-rank run, continued by one process
         shutil.copytree(dp / "sparse-interrupted", single / "sparse-continued")
-        lm.train_lm(cfgs["sparse"], single / "sparse-continued", device=CPU, resume=True, quiet=True)
+        lm.train_lm(cfgs["sparse"], single / "sparse-continued", device=cpu, resume=True, quiet=True)
     finally:
         torch.set_num_threads(threads)
     return dp, single
@@ -249,11 +247,11 @@ def test_columns_of_each_rank():
         World(0, 4).shard_columns(data)
 
 
-def test_batch_size_not_divisible_fails_before_the_run_folder(tmp_path):
-    corpus = write_corpus(tmp_path / "corpus", lines=(20, 5, 5))
-    cfg = load_config(config_file=write_config(tmp_path / "t.yaml", corpus))     # batch_size 4
+def test_batch_size_not_divisible_fails_before_the_run_folder(tmp_path, make_lm_corpus, make_lm_config, cpu):
+    corpus = make_lm_corpus(tmp_path / "corpus", lines=(20, 5, 5))
+    cfg = load_config(config_file=make_lm_config(corpus, tmp_path / "t.yaml"))     # batch_size 4
     with pytest.raises(SparseseqError, match=r"^train.batch_size 4 does not split over 3 processes: give "):
-        lm.train_lm(cfg, tmp_path / "run", device=CPU, quiet=True, world=World(0, 3))
+        lm.train_lm(cfg, tmp_path / "run", device=cpu, quiet=True, world=World(0, 3))
     assert not (tmp_path / "run").exists()
 
 
@@ -268,10 +266,10 @@ def test_tagger_batch_shares():
     assert tagging_loop._share(batch, World()) is batch
 
 
-def test_a_world_of_one_without_torchrun(monkeypatch):
+def test_a_world_of_one_without_torchrun(monkeypatch, cpu):
     monkeypatch.delenv("WORLD_SIZE", raising=False)
     with data_parallel("cpu") as world:
-        assert world == World(0, 1, CPU) and not world.distributed
+        assert world == World(0, 1, cpu) and not world.distributed
         assert world.on_main(lambda: 7) == 7 and world.gather("x") == ["x"]
         assert world.stop_now(True, 5) and not world.stop_now(False, 0)
     assert not torch.distributed.is_initialized()
@@ -291,12 +289,24 @@ def test_half_a_torchrun_environment_is_one_line_exit_2(tmp_path, monkeypatch, e
     assert len(lines) == 1 and lines[0].startswith("error: " + message), result.stderr
 
 
-def test_each_rank_takes_the_gpu_of_its_local_rank(monkeypatch):
+def test_each_rank_takes_the_gpu_of_its_local_rank(monkeypatch, cpu):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
-    assert distributed._rank_device("auto", 1) == torch.device("cuda", 1)
-    assert distributed._rank_device("cpu", 1) == CPU
+    # a torchrun environment of two processes, whose process group is never joined
+    monkeypatch.setattr(torch.cuda, "set_device", lambda *args, **kwargs: None)
+    monkeypatch.setattr(torch.distributed, "init_process_group", lambda *args, **kwargs: None)
+    monkeypatch.setattr(torch.distributed, "destroy_process_group", lambda *args, **kwargs: None)
+    for name, value in (("WORLD_SIZE", "2"), ("RANK", "1"), ("MASTER_ADDR", "127.0.0.1"), ("MASTER_PORT", "1")):
+        monkeypatch.setenv(name, value)
+
+    def rank_device(device, local_rank):
+        monkeypatch.setenv("LOCAL_RANK", str(local_rank))
+        with data_parallel(device) as world:
+            return world.device
+
+    assert rank_device("auto", 1) == torch.device("cuda", 1)
+    assert rank_device("cpu", 1) == cpu
     with pytest.raises(SparseseqError, match="give --device cuda \\(or auto\\), not cuda:1"):
-        distributed._rank_device("cuda:1", 0)
+        rank_device("cuda:1", 0)
     with pytest.raises(SparseseqError, match="local rank 2 has no GPU of its own \\(this node has 2\\)"):
-        distributed._rank_device("cuda", 2)
+        rank_device("cuda", 2)

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import pytest
 
-from getdata_support import FileServer, closed_port_url
 from sparseseq_cli.corpora.download import USER_AGENT, DownloadPolicy, fetch, part_path
 from sparseseq_cli.corpora.integrity import DataError
 from sparseseq_cli.progress import Progress
@@ -14,10 +13,9 @@ QUIET = Progress(quiet=True)
 
 
 @pytest.fixture
-def server():
-    with FileServer() as srv:
-        srv.files["data.bin"] = BODY
-        yield srv
+def server(file_server):
+    file_server.files["data.bin"] = BODY
+    return file_server
 
 
 def test_download_writes_the_file_and_removes_the_part(server, tmp_path, capsys):
@@ -95,7 +93,7 @@ def test_timeout_is_retried(server, tmp_path):
     assert len(server.requests) == 2
 
 
-def test_unreachable_host(tmp_path):
+def test_unreachable_host(tmp_path, closed_port_url):
     url = closed_port_url("data.bin")
     with pytest.raises(DataError, match=rf"cannot download {url}: cannot reach the server"):
         fetch(url, tmp_path / "data.bin", FAST, QUIET)

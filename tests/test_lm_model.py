@@ -8,14 +8,12 @@ from sparseseq_cli.config import load_config
 from sparseseq_cli.models.language_model import LanguageModel
 from sparseseq_cli.models.sparse_modes import layer_reductions
 
-from lm_fixtures import TABLE_3_1
 
-
-@pytest.mark.parametrize("preset", sorted(TABLE_3_1))
-def test_preset_parameter_counts_match_spec_table(preset):
+def test_preset_parameter_counts_match_spec_table(table_3_1_preset, table_3_1):
+    preset = table_3_1_preset
     model = LanguageModel(10_000, **dataclasses.asdict(load_config(preset).model))
     counts = model.param_counts()
-    assert (counts["recurrent"], counts["total"]) == TABLE_3_1[preset]
+    assert (counts["recurrent"], counts["total"]) == table_3_1[preset]
     assert counts["total"] == sum(p.numel() for p in model.parameters())
     assert counts["decoder_bias"] == 10_000 and counts["mos"] == 0
 

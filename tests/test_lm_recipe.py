@@ -15,15 +15,17 @@ from sparseseq_cli.training import lm_loop, lm_start
 from sparseseq_cli.training.distributed import World
 from sparseseq_cli.progress import Progress
 
-from lm_fixtures import write_config
-
 V, B, BPTT = 11, 4, 8
 
 
-def _session(tmp_path, **train) -> lm_loop.Session:
-    """A train-lm session (SGD built as the run builds it) for the tiny model of lm_fixtures."""
-    cfg = load_config(config_file=write_config(tmp_path / "c.yaml", tmp_path, bptt=BPTT, **train))
-    return lm_start.new_session(cfg, LanguageModel.from_config(cfg.model, V), Progress(quiet=True), World())
+@pytest.fixture
+def make_session(tmp_path, make_lm_config):
+    """``make_session(**train)``: a train-lm session (SGD built as the run builds it) for the
+    tiny model of make_lm_config."""
+    def make_session(**train) -> lm_loop.Session:
+        cfg = load_config(config_file=make_lm_config(tmp_path, tmp_path / "c.yaml", bptt=BPTT, **train))
+        return lm_start.new_session(cfg, LanguageModel.from_config(cfg.model, V), Progress(quiet=True), World())
+    return make_session
 
 
 def _spec_bptt(seed: int, bptt: int, delta: int, rows: int) -> list[tuple[float, int]]:
@@ -58,11 +60,11 @@ def _spy(s: lm_loop.Session, monkeypatch) -> tuple[list, list]:
     return calls, steps
 
 
-def test_a_training_step_is_the_awd_lstm_recipe(tmp_path, monkeypatch):
+def test_a_training_step_is_the_awd_lstm_recipe(make_session, monkeypatch):
     # the recipe's alpha 2 and beta 1; a clip small enough to act on this tiny model, a decay
     # that shows, and epoch 3 of a decaying schedule so the epoch's lr is not the configured one
-    s = _session(tmp_path, lr=5.0, lr_gamma=0.5, alpha=2.0, beta=1.0, clip=0.1, wdecay=0.01,
-                 max_seq_len_delta=2, max_batches=1)
+    s = make_session(lr=5.0, lr_gamma=0.5, alpha=2.0, beta=1.0, clip=0.1, wdecay=0.01,
+                     max_seq_len_delta=2, max_batches=1)
     group = s.optimizer.param_groups[0]
     assert (group["weight_decay"], group["momentum"]) == (0.01, 0.0)
     before = copy.deepcopy(s.model)
@@ -93,9 +95,9 @@ def test_a_training_step_is_the_awd_lstm_recipe(tmp_path, monkeypatch):
     assert stats.loss == pytest.approx(nll.item(), rel=1e-5) and stats.tokens == seq_len * B
 
 
-def test_variable_bptt_lengths_and_per_step_lr_and_carried_hidden_state(tmp_path, monkeypatch):
+def test_variable_bptt_lengths_and_per_step_lr_and_carried_hidden_state(make_session, monkeypatch):
     # seed 10 draws three half-length bases; the cap (10) and the floor (5) both bite
-    s = _session(tmp_path, lr=5.0, max_seq_len_delta=2, seed=10)
+    s = make_session(lr=5.0, max_seq_len_delta=2, seed=10)
     data = torch.randint(V, (150, B), generator=torch.Generator().manual_seed(0))
     calls, steps = _spy(s, monkeypatch)
     lm_loop.train_epoch(s, data, epoch=1)

@@ -14,16 +14,14 @@ from sparseseq_cli.config import load_config
 from sparseseq_cli.training import lm_phases as lm
 from sparseseq_cli.run_folder import TRAIN, RunFolder
 
-from lm_fixtures import StopAfter, script_validation, write_config, write_corpus
-
 
 @pytest.fixture(scope="module")
-def setup(tmp_path_factory):
+def setup(tmp_path_factory, make_lm_corpus, make_lm_config, cpu):
     root = tmp_path_factory.mktemp("resume")
-    corpus = write_corpus(root / "corpus", lines=(600, 40, 40))
-    config = write_config(root / "tiny.yaml", corpus, epochs=2, log_interval=5)
+    corpus = make_lm_corpus(root / "corpus", lines=(600, 40, 40))
+    config = make_lm_config(corpus, root / "tiny.yaml", epochs=2, log_interval=5)
     reference = lm.train_lm(load_config(config_file=config), root / "reference",
-                            device=torch.device("cpu"), quiet=True)
+                            device=cpu, quiet=True)
     return root, config, reference
 
 
@@ -84,24 +82,23 @@ def test_ctrl_c_saves_a_mid_epoch_checkpoint_that_resumes_exactly(setup):
     assert os.path.exists(save / "checkpoint_best.pt")
 
 
-def test_averaging_and_nt_asgd_state_survive_an_interrupt(tmp_path, monkeypatch):
-    corpus = write_corpus(tmp_path / "corpus")
-    cfg = load_config(config_file=write_config(tmp_path / "t.yaml", corpus, epochs=4, nonmono=0,
-                                               max_batches=6))
-    cpu = torch.device("cpu")
-    script_validation(monkeypatch, [4.0, 5.0, 3.9, 3.8])   # epoch 2 is worse than epoch 1: averaging from epoch 3
+def test_averaging_and_nt_asgd_state_survive_an_interrupt(tmp_path, monkeypatch, lm_corpus, make_lm_config, cpu,
+                                                          script_validation, stop_after):
+    cfg = load_config(config_file=make_lm_config(lm_corpus, tmp_path / "t.yaml", epochs=4, nonmono=0,
+                                                 max_batches=6))
+    script_validation([4.0, 5.0, 3.9, 3.8])   # epoch 2 is worse than epoch 1: averaging from epoch 3
     reference = lm.train_lm(cfg, tmp_path / "reference", device=cpu, quiet=True)
 
-    script_validation(monkeypatch, [4.0, 5.0, 3.9])
-    monkeypatch.setattr(lm, "StopRequest", lambda: StopAfter(3 * 6 + 3))
+    script_validation([4.0, 5.0, 3.9])
+    monkeypatch.setattr(lm, "StopRequest", lambda: stop_after(3 * 6 + 3))
     with pytest.raises(lm.TrainingInterrupted):
         lm.train_lm(cfg, tmp_path / "run", device=cpu, quiet=True)
     last = RunFolder(tmp_path / "run").load(TRAIN.last)
     assert last["cursor"]["batch"] == 3 and last["state"]["epoch"] == 3
     assert last["state"]["history"] == [4.0, 5.0] and last["averaging"]["count"] == 6 + 3
 
-    script_validation(monkeypatch, [3.8])
-    monkeypatch.setattr(lm, "StopRequest", lambda: StopAfter(10 ** 9))
+    script_validation([3.8])
+    monkeypatch.setattr(lm, "StopRequest", lambda: stop_after(10 ** 9))
     resumed = lm.train_lm(cfg, tmp_path / "run", device=cpu, resume=True, quiet=True)
     assert resumed["metrics"] == reference["metrics"] and resumed["metrics"]["best_epoch"] == 4
     best = RunFolder(tmp_path / "run").load(TRAIN.best)["model"]

@@ -8,18 +8,16 @@ from sparseseq_cli.cli import app
 from sparseseq_cli.config import load_config
 from sparseseq_cli.params import count_params
 
-from lm_fixtures import TABLE_3_1
-
 runner = CliRunner()
 
 
-@pytest.mark.parametrize("preset", TABLE_3_1)
-def test_totals_equal_the_papers_tables(preset, tmp_path, monkeypatch):
+def test_totals_equal_the_papers_tables(table_3_1_preset, table_3_1, tmp_path, monkeypatch):
+    preset = table_3_1_preset
     monkeypatch.chdir(tmp_path)       # no data/penn here: the preset's vocabulary size is used
     count = count_params(load_config(preset=preset))
     assert count.vocab_size == 10_000 and "preset" in count.vocab_source
     recurrent = sum(p.trainable for p in count.parts if p.name.startswith("LSTM"))
-    assert (recurrent, count.total) == TABLE_3_1[preset]
+    assert (recurrent, count.total) == table_3_1[preset]
 
 
 def test_sparse_layer_rows_carry_geometry(tmp_path, monkeypatch):
@@ -44,7 +42,7 @@ def test_parity_passes_at_2_percent_and_fails_at_1(tmp_path, monkeypatch):
     assert runner.invoke(app, ["count-params", "awd-lstm", "recite-sparse1"]).exit_code == 0
 
 
-def test_without_presets_the_papers_parity_groups(tmp_path, monkeypatch):
+def test_without_presets_the_papers_parity_groups(tmp_path, monkeypatch, table_3_1):
     monkeypatch.chdir(tmp_path)       # no data/penn: every preset falls back to data.vocab_size
     done = runner.invoke(app, ["count-params", "--check-parity", "--json"])
     assert done.exit_code == 0, done.output
@@ -56,11 +54,11 @@ def test_without_presets_the_papers_parity_groups(tmp_path, monkeypatch):
     for group in groups.values():
         assert group["parity_ok"] is True
         for preset in group["presets"]:
-            assert preset["vocab_size"] == 10_000 and preset["total"] == TABLE_3_1[preset["preset"]][1]
+            assert preset["vocab_size"] == 10_000 and preset["total"] == table_3_1[preset["preset"]][1]
     # Table 3's sparse models are compared to the dense reduced one, not to recite-dense's 24M
-    base = TABLE_3_1["recite-dense-reduced"][1]
+    base = table_3_1["recite-dense-reduced"][1]
     assert [r["relative_difference"] for r in groups["Table 3"]["parity"]] == pytest.approx(
-        [(TABLE_3_1[r["preset"]][1] - base) / base for r in groups["Table 3"]["parity"]])
+        [(table_3_1[r["preset"]][1] - base) / base for r in groups["Table 3"]["parity"]])
     assert runner.invoke(app, ["count-params", "--check-parity", "--tolerance", "0.01"]).exit_code == 1
     text = runner.invoke(app, ["count-params"])
     assert text.exit_code == 0, text.output

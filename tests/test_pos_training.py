@@ -11,16 +11,14 @@ from typer.testing import CliRunner
 from sparseseq_cli.cli import app
 from sparseseq_cli.config import load_config
 from sparseseq_cli.corpora import synthetic
-from sparseseq_cli.corpora.tag_batches import Batch
+from sparseseq_cli.corpora.conll import load_tagged_corpus
+from sparseseq_cli.corpora.tag_batches import Batch, build_vocabulary, encode, eval_batches, none_tag_id
 from sparseseq_cli.errors import SparseseqError
 from sparseseq_cli.models.tagger import Tagger
 from sparseseq_cli.training import tagging, tagging_loop
 from sparseseq_cli.training.state import TrainingInterrupted
 from sparseseq_cli.run_folder import TRAIN, RunFolder
 
-from lm_fixtures import StopAfter
-
-CPU = torch.device("cpu")
 SMALL = ["emsize=8", "nhid=8", "emblocks=2", "emdensity=0.75", "lr=0.01", "epochs=3",
          "dropouti=0.1", "wdrop=0.1", "eval_batch_size=16"]
 
@@ -65,8 +63,8 @@ def assert_same_run(a, b):
     assert all(torch.equal(first[k], second[k]) for k in first)
 
 
-def test_run_files_and_results(data, tmp_path):
-    results = tagging.train_pos(config(data[0]), tmp_path / "run", device=CPU, quiet=True)
+def test_run_files_and_results(data, tmp_path, cpu):
+    results = tagging.train_pos(config(data[0]), tmp_path / "run", device=cpu, quiet=True)
     run = tmp_path / "run"
     for name in ("config.yaml", "vocab.txt", "log.txt", "metrics.jsonl", "results.json",
                  "checkpoint_last.pt", "checkpoint_best.pt"):
@@ -89,16 +87,16 @@ def test_run_files_and_results(data, tmp_path):
         assert state["vocab"] == (run / "vocab.txt").read_text().splitlines()
 
 
-def test_training_learns_well_past_the_majority_tag(data, tmp_path):
+def test_training_learns_well_past_the_majority_tag(data, tmp_path, cpu):
     # the untrained tagger is near chance (about 0.01 here); five epochs must leave tagging
     # every token with the most frequent tag (about 0.17) far behind
-    results = tagging.train_pos(config(data[0], "epochs=5", "lr=0.1"), tmp_path / "run", device=CPU, quiet=True)
+    results = tagging.train_pos(config(data[0], "epochs=5", "lr=0.1"), tmp_path / "run", device=cpu, quiet=True)
     assert results["metrics"]["dev_acc"] > majority_baseline(data[0]) + 0.25
 
 
-def test_sgd_optimizer_trains(data, tmp_path):
+def test_sgd_optimizer_trains(data, tmp_path, cpu):
     results = tagging.train_pos(config(data[0], "optimizer=sgd", "lr=0.5", "momentum=0.9", "epochs=10"),
-                                tmp_path / "run", device=CPU, quiet=True)
+                                tmp_path / "run", device=cpu, quiet=True)
     run = RunFolder(tmp_path / "run")
     group = run.load(TRAIN.last)["optimizer"]["param_groups"][0]
     assert "betas" not in group and (group["lr"], group["momentum"]) == (0.5, 0.9)   # SGD, as configured
@@ -114,8 +112,8 @@ def test_wdrop_reverse_reaches_the_reverse_lstm(reverse):
     assert (bilstm.forward_lstm.wdrop, bilstm.reverse_lstm.wdrop) == (0.3, 0.3 if reverse else 0.0)
 
 
-def test_best_dev_checkpoint_is_the_best_epoch(data, tmp_path):
-    results = tagging.train_pos(config(data[0], "epochs=4", "lr=0.05"), tmp_path / "run", device=CPU, quiet=True)
+def test_best_dev_checkpoint_is_the_best_epoch(data, tmp_path, cpu):
+    results = tagging.train_pos(config(data[0], "epochs=4", "lr=0.05"), tmp_path / "run", device=cpu, quiet=True)
     run = RunFolder(tmp_path / "run")
     dev = [r["dev_acc"] for r in run.read_metrics()]
     m = results["metrics"]
@@ -124,50 +122,51 @@ def test_best_dev_checkpoint_is_the_best_epoch(data, tmp_path):
     assert best["epoch"] == m["best_epoch"]
     # the reported test accuracy at best is the best checkpoint's
     cfg = config(data[0])
-    vocab, tags, splits = tagging._prepare(cfg, None)
+    corpus = load_tagged_corpus(cfg.data.path, cfg.data.corpus_seed)   # as train-pos reads it
+    vocab, tags = build_vocabulary(corpus.train, cfg.data.vocab_order), corpus.tags
     model = Tagger.from_config(cfg.model, len(vocab), len(tags))
     model.load_state_dict(best["model"])
-    from sparseseq_cli.corpora.tag_batches import eval_batches, none_tag_id
-    acc = tagging_loop.evaluate(model, eval_batches(splits["test"], 7), CPU, none_tag_id(tags))
+    test = encode(corpus.splits()["test"], vocab, tags)
+    acc = tagging_loop.evaluate(model, eval_batches(test, 7), cpu, none_tag_id(tags))
     assert acc.acc == pytest.approx(m["test_acc_at_best"])
 
 
-def test_without_test_split_reports_dev_figures(data, tmp_path):
-    results = tagging.train_pos(config(data[1], "epochs=1"), tmp_path / "run", device=CPU, quiet=True)
+def test_without_test_split_reports_dev_figures(data, tmp_path, cpu):
+    results = tagging.train_pos(config(data[1], "epochs=1"), tmp_path / "run", device=cpu, quiet=True)
     m = results["metrics"]
     assert m["test_acc"] is None and m["test_acc_no_none"] is None and m["test_acc_at_best"] is None
     assert 0 < m["dev_acc"] <= 1
 
 
-def test_resume_equals_uninterrupted(data, tmp_path):
-    whole = tagging.train_pos(config(data[0]), tmp_path / "whole", device=CPU, quiet=True)
-    tagging.train_pos(config(data[0], "epochs=2"), tmp_path / "cut", device=CPU, quiet=True)
+def test_resume_equals_uninterrupted(data, tmp_path, cpu):
+    whole = tagging.train_pos(config(data[0]), tmp_path / "whole", device=cpu, quiet=True)
+    tagging.train_pos(config(data[0], "epochs=2"), tmp_path / "cut", device=cpu, quiet=True)
     (tmp_path / "cut" / "results.json").unlink()          # as if killed after epoch 2
-    resumed = tagging.train_pos(config(data[0]), tmp_path / "cut", device=CPU, resume=True, quiet=True)
+    resumed = tagging.train_pos(config(data[0]), tmp_path / "cut", device=cpu, resume=True, quiet=True)
     assert resumed["metrics"] == whole["metrics"]
     assert_same_run(tmp_path / "cut", tmp_path / "whole")
 
 
-def test_ctrl_c_mid_epoch_then_resume_equals_uninterrupted(data, tmp_path, monkeypatch):
-    whole = tagging.train_pos(config(data[0]), tmp_path / "whole", device=CPU, quiet=True)
+def test_ctrl_c_mid_epoch_then_resume_equals_uninterrupted(data, tmp_path, monkeypatch, cpu, stop_after):
+    whole = tagging.train_pos(config(data[0]), tmp_path / "whole", device=cpu, quiet=True)
     # 120 sentences in batches of 20: the Ctrl-C arrives before the 4th batch of epoch 2
-    monkeypatch.setattr(tagging, "StopRequest", lambda: StopAfter(6 + 3))
+    monkeypatch.setattr(tagging, "StopRequest", lambda: stop_after(6 + 3))
     with pytest.raises(TrainingInterrupted, match="--resume .* continues after epoch 1"):
-        tagging.train_pos(config(data[0]), tmp_path / "cut", device=CPU, quiet=True)
+        tagging.train_pos(config(data[0]), tmp_path / "cut", device=cpu, quiet=True)
     run = RunFolder(tmp_path / "cut")
     assert run.load(TRAIN.last)["state"]["epoch"] == 1 and len(run.read_metrics()) == 1
     assert not (tmp_path / "cut" / "results.json").exists()
     monkeypatch.undo()
-    resumed = tagging.train_pos(config(data[0]), tmp_path / "cut", device=CPU, resume=True, quiet=True)
+    resumed = tagging.train_pos(config(data[0]), tmp_path / "cut", device=cpu, resume=True, quiet=True)
     assert resumed["metrics"] == whole["metrics"]
     assert_same_run(tmp_path / "cut", tmp_path / "whole")
 
 
-def test_resume_refuses_another_model(data, tmp_path):
-    tagging.train_pos(config(data[0], "epochs=1"), tmp_path / "run", device=CPU, quiet=True)
+def test_resume_refuses_another_model(data, tmp_path, cpu):
+    tagging.train_pos(config(data[0], "epochs=1"), tmp_path / "run", device=cpu, quiet=True)
     (tmp_path / "run" / "results.json").unlink()
     with pytest.raises(SparseseqError, match="model.nhid differs"):
-        tagging.train_pos(config(data[0], "nhid=9"), tmp_path / "run", device=CPU, resume=True, quiet=True)
+        tagging.train_pos(config(data[0], "nhid=9"), tmp_path / "run", device=cpu, resume=True, quiet=True)
 
 
 class FixedScores(nn.Module):
@@ -179,15 +178,15 @@ class FixedScores(nn.Module):
         return scores
 
 
-def test_accuracy_with_and_without_none():
+def test_accuracy_with_and_without_none(cpu):
     # tags: 0 = NN, 1 = -NONE-, 2 = DT; two sentences (lengths 3, 2), padding tag ids are junk
     tags = torch.tensor([[0, 1], [1, 0], [2, 2]])
     batch = Batch(ids=torch.zeros(3, 2, dtype=torch.long), tags=tags, lengths=torch.tensor([3, 2]))
     # real tokens (time-major): 0, 1, 1, 0, 2 -> predictions all 0: 2 of 5 right
-    acc = tagging_loop.evaluate(FixedScores(), [batch], CPU, none_id=1)
+    acc = tagging_loop.evaluate(FixedScores(), [batch], cpu, none_id=1)
     assert (acc.correct, acc.total) == (2, 5)
     assert (acc.correct_no_none, acc.total_no_none) == (2, 3)   # -NONE- tokens left out
-    plain = tagging_loop.evaluate(FixedScores(), [batch], CPU, none_id=None)
+    plain = tagging_loop.evaluate(FixedScores(), [batch], cpu, none_id=None)
     assert plain.acc_no_none == plain.acc == 0.4
 
 
@@ -229,9 +228,9 @@ def test_cli_needs_a_preset(tmp_path):
 
 @pytest.mark.cuda
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
-def test_cuda_run_matches_cpu_accuracy(data, tmp_path):
-    cpu = tagging.train_pos(config(data[0], "dropouti=0", "wdrop=0"), tmp_path / "cpu", device=CPU, quiet=True)
+def test_cuda_run_matches_cpu_accuracy(data, tmp_path, cpu):
+    on_cpu = tagging.train_pos(config(data[0], "dropouti=0", "wdrop=0"), tmp_path / "cpu", device=cpu, quiet=True)
     gpu = tagging.train_pos(config(data[0], "dropouti=0", "wdrop=0"), tmp_path / "gpu",
                             device=torch.device("cuda"), quiet=True)
     assert gpu["env"]["device"] != "cpu"
-    assert gpu["metrics"]["dev_acc"] == pytest.approx(cpu["metrics"]["dev_acc"], abs=0.03)
+    assert gpu["metrics"]["dev_acc"] == pytest.approx(on_cpu["metrics"]["dev_acc"], abs=0.03)

@@ -71,12 +71,12 @@ def test_weight_drop_directions_reach_the_bilstm():
     assert (both.forward_lstm.wdrop, both.reverse_lstm.wdrop) == (0.3, 0.3)
 
 
-def test_reversal_index():
-    index = reversal_index(torch.tensor([3, 1]), 3, torch.device("cpu"))
+def test_reversal_index(cpu):
+    index = reversal_index(torch.tensor([3, 1]), 3, cpu)
     assert index.tolist() == [[2, 0], [1, 1], [0, 2]]
 
 
-def test_bilstm_equals_a_packed_bidirectional_lstm():
+def test_bilstm_equals_a_packed_bidirectional_lstm(cpu):
     torch.manual_seed(1)
     bilstm = BiLSTM(4, 3).eval()
     reference = nn.LSTM(4, 3, bidirectional=True)
@@ -90,7 +90,7 @@ def test_bilstm_equals_a_packed_bidirectional_lstm():
         ours = bilstm(x, lengths)
         packed, _ = reference(pack_padded_sequence(x, lengths))
         theirs, _ = pad_packed_sequence(packed)
-    mask = token_mask(lengths, 6, torch.device("cpu"))
+    mask = token_mask(lengths, 6, cpu)
     assert torch.allclose(ours[mask], theirs[mask], atol=1e-6)
 
 

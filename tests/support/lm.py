@@ -1,10 +1,13 @@
-"""Small corpora and configs for the language-model tests (no network, no shared data)."""
+"""Small corpora and configs for the language-model tests (no network, no shared data).
+
+Behind the fixtures make_lm_corpus, lm_corpus, make_lm_config, table_3_1, stop_after and
+script_validation of tests/conftest.py; test modules use those fixtures, not this module.
+"""
 import random
 from pathlib import Path
 
 import yaml
 
-from sparseseq_cli.training import lm_phases as lm
 from sparseseq_cli.training import lm_loop, lm_phases
 
 WORDS = "the a cat dog sees eats runs big small red".split()

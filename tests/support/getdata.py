@@ -1,6 +1,8 @@
 """Helpers for the getdata tests: a local HTTP server with failure knobs, archives, a registry.
 
-Nothing here touches the network beyond 127.0.0.1.
+Nothing here touches the network beyond 127.0.0.1. Behind the getdata fixtures of
+tests/conftest.py (file_server, closed_port_url, make_tar, ...); test modules use those
+fixtures, not this module.
 """
 from __future__ import annotations
 
@@ -42,7 +44,10 @@ class FileServer:
 
     Knobs, each used once per request to that path, in order: ``statuses[path]`` (answer
     these HTTP error codes first), ``delays[path]`` (seconds to wait before answering),
-    ``cuts[path]`` (bytes to send before dropping the connection).
+    ``cuts[path]`` (bytes to send before dropping the connection). And for every request:
+    ``redirects[path]`` (answer 302 to this address), ``unsized`` (paths whose body is sent
+    without a Content-Length, ended by closing the connection, as an endless answer is;
+    ``sent[path]`` counts the bytes the server got out before the client hung up).
     """
 
     def __init__(self):
@@ -50,6 +55,9 @@ class FileServer:
         self.statuses: dict[str, list[int]] = {}
         self.delays: dict[str, list[float]] = {}
         self.cuts: dict[str, list[int]] = {}
+        self.redirects: dict[str, str] = {}
+        self.unsized: set[str] = set()
+        self.sent: dict[str, int] = {}
         self.requests: list[tuple[str, dict]] = []
         owner = self
 
@@ -65,7 +73,22 @@ class FileServer:
                     return
                 if owner.delays.get(path):
                     time.sleep(owner.delays[path].pop(0))
+                if path in owner.redirects:
+                    self.send_response(302)
+                    self.send_header("Location", owner.redirects[path])
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
                 body = owner.files.get(path)
+                if body is not None and path in owner.unsized:
+                    self.send_response(200)
+                    self.end_headers()
+                    owner.sent[path] = 0
+                    for start in range(0, len(body), 1 << 14):
+                        self.wfile.write(body[start:start + (1 << 14)])  # raises once the client hangs up
+                        owner.sent[path] = min(len(body), start + (1 << 14))
+                    self.close_connection = True
+                    return
                 if body is None:
                     self.send_error(404)
                     return
@@ -171,6 +194,8 @@ def registry(server: FileServer, wiki_zip: bytes | None = None) -> dict[str, Dat
         folder="penn",
         archive="simple-examples.tgz",
         urls=(server.url("simple-examples.tgz"),),
+        max_archive_bytes=10 * len(ptb_archive()),  # 10x the real sizes, as in the real registry
+        max_member_bytes=10 * len(PTB_TEXT["train"]),
         files=tuple(
             DataFile(f"{split}.txt", f"simple-examples/data/ptb.{split}.txt", sha(data),
                      server.url(f"raw/ptb.{split}.txt"))
@@ -183,6 +208,8 @@ def registry(server: FileServer, wiki_zip: bytes | None = None) -> dict[str, Dat
         archive="wikitext-2-v1.zip",
         urls=(server.url("wikitext-2-v1.zip"),),
         files=tuple(DataFile(f"{split}.txt", f"wikitext-2/wiki.{split}.tokens") for split in WIKI_TEXT),
+        max_archive_bytes=10 * len(wiki_archive()),
+        max_member_bytes=10 * len(WIKI_TEXT["train"]),
         archive_sha256=sha(wiki_zip if wiki_zip is not None else wiki_archive()),
     )
     return {"ptb": ptb, "wikitext-2": wiki}
