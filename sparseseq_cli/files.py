@@ -1,14 +1,28 @@
 """Reading and writing files safely: one-line errors for unreadable files, and writes that
-a kill cannot leave half done. Imports nothing else of the package, so every layer may use it."""
+a kill cannot leave half done, locks a kill cannot leave behind, JSON without NaN. Imports
+only errors.py, so every layer may use it."""
 from __future__ import annotations
 
 import json
+import math
 import os
 import tempfile
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
+
+import yaml
+
+try:
+    import fcntl
+except ImportError:   # Windows: no advisory locks; run folders are then unguarded
+    fcntl = None
 
 from sparseseq_cli.errors import SparseseqError
+
+# A configuration is a few kilobytes; a cap far above that refuses a huge file before it is
+# parsed, and refusing aliases (*name) stops "billion laughs" files, where a few hundred
+# bytes of nested aliases expand to gigabytes. No sparseseq file uses aliases.
+MAX_YAML_BYTES = 1 << 20
 
 
 def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
@@ -52,6 +66,32 @@ def read_text(path: Path, what: str, fix: str) -> str:
                              f"convert it to UTF-8") from None
 
 
+class _NoAliasLoader(yaml.SafeLoader):
+    def compose_node(self, parent, index):
+        if self.check_event(yaml.AliasEvent):
+            event = self.peek_event()
+            raise yaml.composer.ComposerError(None, None, "aliases (*name) are not accepted",
+                                              event.start_mark)
+        return super().compose_node(parent, index)
+
+
+def read_yaml(path: Path, what: str, fix: str) -> Any:
+    """A small YAML file (at most MAX_YAML_BYTES, no aliases), parsed safely."""
+    path = Path(path)
+    if path.is_file() and path.stat().st_size > MAX_YAML_BYTES:
+        raise SparseseqError(f"{what} is larger than {MAX_YAML_BYTES // 1024} KiB: not a sparseseq "
+                             f"configuration; {fix}")
+    text = read_text(path, what, fix)
+    try:
+        return yaml.load(text, Loader=_NoAliasLoader)
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark else ""
+        problem = getattr(err, "problem", None)
+        why = f" ({problem})" if problem else ""
+        raise SparseseqError(f"{what} is not valid YAML{where}{why}: fix the syntax") from None
+
+
 def read_json_object(path: Path, fix: str = "delete the file or rerun that run") -> dict:
     """A JSON file that must hold an object."""
     try:
@@ -61,3 +101,57 @@ def read_json_object(path: Path, fix: str = "delete the file or rerun that run")
     if not isinstance(data, dict):
         raise SparseseqError(f"{path} holds no JSON object; {fix}")
     return data
+
+
+def _finite_or_none(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _finite_or_none(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite_or_none(v) for v in value]
+    return value
+
+
+def to_json(record: Any, **kwargs: Any) -> str:
+    """JSON text of ``record`` with every non-finite float as null: ``Infinity`` and ``NaN``
+    are not JSON, and most readers refuse them."""
+    return json.dumps(_finite_or_none(record), allow_nan=False, **kwargs)
+
+
+class FileLock:
+    """An exclusive advisory lock (``flock``) on ``path``, held until :meth:`release` or the
+    death of the process: the kernel drops it, so a SIGKILL never leaves a stale lock. The
+    file holds the holder's pid, for the message another process gets."""
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        self._fd: int | None = None
+
+    def acquire(self, what: str) -> None:
+        """Take the lock, or raise a one-line error naming ``what`` and the holder."""
+        try:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o666)
+        except OSError as err:
+            raise SparseseqError(f"cannot write to {what} ({err.strerror}): choose a writable "
+                                 f"folder") from None
+        if fcntl is not None:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                holder = os.read(fd, 200).decode("utf-8", "replace").strip() or "unknown"
+                os.close(fd)
+                raise SparseseqError(f"{what} is in use by process {holder}: wait for "
+                                     f"it to end, or stop it first") from None
+            except OSError:
+                # a file system without locks (some network mounts): go on unguarded, as
+                # on a platform without fcntl
+                pass
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        self._fd = fd
+
+    def release(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)   # closing the descriptor drops the flock
+            self._fd = None

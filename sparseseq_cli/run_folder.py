@@ -23,13 +23,16 @@ from pathlib import Path
 from typing import Any, Iterable, Optional
 
 import torch
-import yaml
 
 from sparseseq_cli.errors import SparseseqError
-from sparseseq_cli.files import atomic_write, atomic_write_text, read_json_object, read_text
+from sparseseq_cli.files import (FileLock, atomic_write, atomic_write_text, read_json_object, read_text,
+                                 read_yaml, to_json)
 
 CHECKPOINT_FORMAT = 2
 CONFIG, VOCAB, LOG = "config.yaml", "vocab.txt", "log.txt"
+# MARKER says the folder is a run folder (written when a run starts in it, so --save never
+# adopts a folder of someone else's files); LOCK is held by the process that trains in it.
+MARKER, LOCK = ".sparseseq-run", ".sparseseq-run.lock"
 
 
 @dataclass(frozen=True)
@@ -61,48 +64,80 @@ class RunFolder:
         # False on the data-parallel ranks other than 0: they share rank 0's folder and
         # leave every write to it
         self.writer = True
+        self._lock = FileLock(self.path / LOCK)
 
     # ---- starting ------------------------------------------------------------------
     @classmethod
     def open(cls, path: str | Path, *, resume: bool, force: bool,
              files: RunFiles = TRAIN) -> "RunFolder":
-        """Apply the start rules and return the run; ``run.resuming`` tells which case.
+        """Lock the folder for this process and apply the start rules; ``run.resuming``
+        tells which case. The lock is held until :meth:`release` (or the process dies).
 
-        - nothing there: a fresh start (``--resume`` is then an error: nothing to resume);
-        - a finished phase (its results file exists): an error unless ``--force``;
-        - an unfinished phase: an error unless ``--resume`` (continue) or ``--force``;
+        - a folder that is not empty and not a run folder (no marker) is never adopted;
+        - a folder another process holds: an error naming that process;
+        - nothing there, or a run that never reached its first checkpoint: a fresh start;
+        - a finished phase (its results file exists): an error unless ``--force``; a
+          diverged one says where it diverged;
+        - an unfinished phase (a last checkpoint): an error unless ``--resume`` (continue)
+          or ``--force``;
         - ``--force`` deletes the phase's files (for training also the finetuning files,
-          which would describe another model) and starts afresh.
+          which would describe another model), and nothing else, and starts afresh.
         """
         if resume and force:
             raise SparseseqError("--resume and --force contradict each other: give one of them")
         run = cls(path, files)
         if run.path.exists() and not run.path.is_dir():
             raise SparseseqError(f"{run.path} is a file, not a run folder: choose another --save")
-        started = run.started()
-        if run.finished() and not force:
-            if resume:
-                raise SparseseqError(f"{run.path} holds a finished {files.phase} run "
-                                     f"({files.results}): nothing to resume; --force starts over")
-            raise SparseseqError(f"{run.path} already holds a finished {files.phase} run: pass "
-                                 f"--force to overwrite it, or --save another folder")
-        if started and not (resume or force):
-            raise SparseseqError(f"{run.path} holds an unfinished {files.phase} run (no "
-                                 f"{files.results}): pass --resume to continue it, or --force "
-                                 f"to start over")
-        if resume and not started:
-            raise SparseseqError(f"{run.path} holds no {files.phase} run to resume: drop --resume "
-                                 f"to start one")
-        if force:
-            run.clear()
-        run.path.mkdir(parents=True, exist_ok=True)
-        run.resuming = resume
+        if run.path.exists() and not run.is_run_folder() and any(run.path.iterdir()):
+            raise SparseseqError(f"{run.path} holds other files and is not a sparseseq run folder "
+                                 f"(no {MARKER}): choose a new or empty folder for --save")
+        try:
+            run.path.mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            raise SparseseqError(f"cannot create the run folder {run.path} ({err.strerror}): "
+                                 f"choose a writable --save") from None
+        run._lock.acquire(f"run folder {run.path}")
+        try:
+            run._apply_start_rules(resume, force)
+            if run.writer and not run.is_run_folder():
+                atomic_write_text(run.path / MARKER, to_json({"tool": "sparseseq"}) + "\n")
+        except BaseException:
+            run.release()
+            raise
         return run
 
+    def _apply_start_rules(self, resume: bool, force: bool) -> None:
+        files, started = self.files, self.started()
+        if self.finished() and not force:
+            results = self.read_results() or {}
+            if results.get("status") == "diverged":
+                raise SparseseqError(f"{self.path}: {diverged_line(results)}; lower train.lr and "
+                                     f"start over with --force")
+            if resume:
+                raise SparseseqError(f"{self.path} holds a finished {files.phase} run "
+                                     f"({files.results}): nothing to resume; --force starts over")
+            again = ("--force finetunes it again (the trained model stays)" if files is FINETUNE
+                     else "pass --force to overwrite it, or --save another folder")
+            raise SparseseqError(f"{self.path} already holds a finished {files.phase} run: {again}")
+        if started and not (resume or force):
+            raise SparseseqError(f"{self.path} holds an unfinished {files.phase} run (no "
+                                 f"{files.results}): pass --resume to continue it, or --force "
+                                 f"to start over")
+        if resume and not started and not (self.path / CONFIG).exists():
+            raise SparseseqError(f"{self.path} holds no {files.phase} run to resume: drop --resume "
+                                 f"to start one")
+        if force or not started:
+            # a run that never reached its first checkpoint left nothing worth keeping
+            self.clear()
+        self.resuming = resume and started
+
+    def is_run_folder(self) -> bool:
+        return (self.path / MARKER).is_file()
+
     def started(self) -> bool:
-        if self.files is TRAIN:
-            return (self.path / CONFIG).exists()
-        return any((self.path / name).exists() for name in self.files.names)
+        """Whether the phase reached its first checkpoint (before that, nothing is lost by
+        starting over, so a failed start never blocks the corrected rerun)."""
+        return (self.path / self.files.last).exists() and not self.finished()
 
     def finished(self) -> bool:
         return (self.path / self.files.results).exists()
@@ -113,6 +148,20 @@ class RunFolder:
             names += [CONFIG, VOCAB, LOG, *FINETUNE.names]
         for name in names:
             (self.path / name).unlink(missing_ok=True)
+
+    def release(self) -> None:
+        """Let other processes use the folder again."""
+        self._lock.release()
+
+    def __enter__(self) -> "RunFolder":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.release()
+
+    def __getstate__(self) -> dict:
+        # the other torchrun ranks get a copy without the lock, which stays with rank 0
+        return {**self.__dict__, "_lock": FileLock(self.path / LOCK)}
 
     # ---- config and vocabulary -----------------------------------------------------
     def write_config(self, text: str) -> None:
@@ -128,11 +177,7 @@ class RunFolder:
     def read_config_dict(self) -> dict:
         """The saved configuration as plain data, unvalidated (``report`` reads old runs too)."""
         path = self.config_path()
-        try:
-            data = yaml.safe_load(read_text(path, str(path), "rerun that run"))
-        except yaml.YAMLError as err:
-            first = str(err).splitlines()[0] if str(err) else type(err).__name__
-            raise SparseseqError(f"cannot read {path}: {first}") from None
+        data = read_yaml(path, str(path), "rerun that run")
         if not isinstance(data, dict):
             raise SparseseqError(f"{path}: the saved config is not a mapping; rerun that run")
         return data
@@ -156,7 +201,7 @@ class RunFolder:
         if not self.writer:
             return
         with open(self.path / self.files.metrics, "a", encoding="utf-8") as f:
-            f.write(json.dumps(record) + "\n")
+            f.write(to_json(record) + "\n")
 
     def metrics_started(self) -> bool:
         return (self.path / self.files.metrics).is_file()
@@ -168,12 +213,15 @@ class RunFolder:
             return []
         records = []
         text = read_text(path, str(path), "remove the file or rerun that run")
-        for number, line in enumerate(text.splitlines(), 1):
+        lines = text.splitlines()
+        for number, line in enumerate(lines, 1):
             if not line.strip():
                 continue
             try:
                 record = json.loads(line)
             except json.JSONDecodeError as err:
+                if number == len(lines) and not text.endswith("\n"):
+                    break   # a line cut short by a kill: its epoch was never checkpointed
                 raise SparseseqError(f"{path}:{number} is not a JSON object ({err.msg}); "
                                      f"remove that line") from None
             if not isinstance(record, dict) or "epoch" not in record:
@@ -186,11 +234,11 @@ class RunFolder:
         if not self.writer:
             return
         kept = [r for r in self.read_metrics() if r["epoch"] <= last_epoch]
-        atomic_write_text(self.path / self.files.metrics, "".join(json.dumps(r) + "\n" for r in kept))
+        atomic_write_text(self.path / self.files.metrics, "".join(to_json(r) + "\n" for r in kept))
 
     def write_results(self, record: dict[str, Any]) -> None:
         if self.writer:
-            atomic_write_text(self.path / self.files.results, json.dumps(record, indent=2) + "\n")
+            atomic_write_text(self.path / self.files.results, to_json(record, indent=2) + "\n")
 
     def read_results(self) -> Optional[dict[str, Any]]:
         """The phase's results, None while it has not finished."""
@@ -220,3 +268,11 @@ class RunFolder:
             raise SparseseqError(f"checkpoint {path} is not a sparseseq checkpoint of format "
                                  f"{CHECKPOINT_FORMAT}: retrain with this version")
         return state
+
+
+def diverged_line(results: dict) -> str:
+    """Where a diverged run's loss stopped being finite, as results.json records it."""
+    d = results.get("diverged") or {}
+    at = f" at batch {d['batch']}" if d.get("batch") is not None else ""
+    return (f"the run diverged in epoch {d.get('epoch', '?')}{at} (its {d.get('where', 'training')} loss "
+            f"overflowed: inf, NaN, or a perplexity beyond any float)")

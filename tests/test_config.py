@@ -101,7 +101,7 @@ def test_no_source_gives_the_defaults():
     (["nhid"], "must look like key=value"),
     (["seed=x"], "train.seed .* must be an integer"),
     (["nhid=3.5"], "model.nhid .* must be an integer"),
-    (["lr=yes"], "train.lr .* must be a number"),
+    (["lr=yes"], "train.lr .* must be a finite number"),
     (["epochs="], "train.epochs .* must be an integer"),
     (["sparse_mode=wide"], "not a valid choice: use one of direct, sparse_hidden"),
     (["dropout=1.0"], r"model.dropout=1.0 is out of range: it must be in \[0, 1\)"),
@@ -120,7 +120,7 @@ def test_bad_overrides_are_one_line_errors(overrides, message):
 def test_yaml_booleans_are_refused_for_numbers(tmp_path):
     file = tmp_path / "c.yaml"
     file.write_text("task: lm\ntrain: {lr: yes}\n")
-    with pytest.raises(SparseseqError, match="train.lr .*must be a number, got True"):
+    with pytest.raises(SparseseqError, match="train.lr .*must be a finite number, got True"):
         load_config(config_file=file)
 
 

@@ -9,15 +9,12 @@ from typer.testing import CliRunner
 
 from sparseseq_cli.cli import app
 
-from lm_fixtures import write_config, write_corpus
-
 runner = CliRunner()
 
 
 @pytest.fixture
-def tiny(tmp_path):
-    corpus = write_corpus(tmp_path / "corpus")
-    return write_config(tmp_path / "tiny.yaml", corpus, epochs=1, max_batches=3)
+def tiny(tmp_path, lm_corpus, make_lm_config):
+    return make_lm_config(lm_corpus, tmp_path / "tiny.yaml", epochs=1, max_batches=3)
 
 
 def _error(result):
@@ -69,7 +66,7 @@ def test_overfit_command_reports_accuracy(tmp_path, tiny):
     (["train-lm"], "no configuration given"),
     (["train-lm", "--preset", "awd-sparce"], "unknown preset 'awd-sparce': did you mean awd-sparse"),
     (["train-lm", "--preset", "lm-tiny", "--set", "nhidd=3"], "unknown key 'nhidd'"),
-    (["train-lm", "--preset", "lm-tiny", "--set", "lr=fast"], "train.lr .* must be a number"),
+    (["train-lm", "--preset", "lm-tiny", "--set", "lr=fast"], "train.lr .* must be a finite number"),
     (["train-lm", "--preset", "lm-tiny", "--set", "sparse_fract=0.001"], "sparse_fract=0.001 is infeasible"),
     (["train-lm", "--preset", "lm-tiny", "--data", "/nonexistent/corpus"], "data folder /nonexistent/corpus does not exist"),
     (["train-lm", "--preset", "lm-tiny", "--resume", "--force"], "contradict"),

@@ -1,104 +1,44 @@
 """`sparseseq report`: grouping, mean ± sample std, the three layouts, the output formats.
 
-Run folders are written by hand here as docs/formats.md describes them (config.yaml,
-results.json, metrics.jsonl, results_finetune.json), so these tests need no training.
+Run folders are written by hand (the write_run fixture, as docs/formats.md describes them:
+config.yaml, results.json, metrics.jsonl, results_finetune.json), so these tests need no training.
 """
 import csv
 import io
 import json
-import math
 import re
 
 import pytest
-import yaml
 from typer.testing import CliRunner
 
 from sparseseq_cli.cli import app
 from sparseseq_cli.errors import SparseseqError
 from sparseseq_cli.report import (ReportOptions, build_report, make_report, render_csv, render_json,
                                   render_markdown)
-from sparseseq_cli.tasks import Phase
-
-ENV = {"python": "3.11.7", "torch": "2.13.0", "cuda": None, "device": "cpu", "git_commit": None}
-POS_PARAMS = {"total": 2400, "embedding": 500, "embedding_dense": 500, "recurrent": 1280, "head": 620}
-
-
-def pos_config(preset="pos-tiny", seed=1, emsize=5, emblocks=1, emdensity=1.0, vocab_order="up"):
-    return {"preset": preset, "task": "pos",
-            "data": {"path": "builtin:toy", "vocab_order": vocab_order, "corpus_seed": 0},
-            "model": {"emsize": emsize, "nhid": 10, "emblocks": emblocks, "emdensity": emdensity,
-                      "dropouti": 0.2, "wdrop": 0.2},
-            "train": {"optimizer": "adam", "lr": 0.001, "epochs": 3, "batch_size": 20, "seed": seed}}
-
-
-def lm_config(preset, seed, **model):
-    return {"preset": preset, "task": "lm", "data": {"path": "builtin:toy", "vocab_order": "up"},
-            "model": {"emsize": 400, "nhid": 1150, "nlayers": 3, "emblocks": 1, "emdensity": 1.0,
-                      "sparse_mode": "direct", "sparse_fract": 1.0, **model},
-            "train": {"lr": 30.0, "epochs": 500, "batch_size": 20, "seed": seed}}
-
-
-def write_run(root, name, phase, config, metrics, params, epochs=3, log=None, finetune=None,
-              finished=True, wall_time_s=10.0, tokens_per_s=1000.0):
-    """A run folder as the training commands leave it; ``finished=False``: no results.json."""
-    run = root / name
-    run.mkdir(parents=True)
-    (run / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
-    records = log if log is not None else [{"epoch": e, "elapsed_s": float(e)} for e in range(1, epochs + 1)]
-    (run / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
-    if finished:
-        results = {"task": Phase(phase).task.value, "phase": phase, "preset": config["preset"], "seed": config["train"]["seed"],
-                   "config": config, "params": params, "metrics": metrics, "epochs": epochs,
-                   "wall_time_s": wall_time_s, "tokens_per_s": tokens_per_s, "env": ENV}
-        (run / "results.json").write_text(json.dumps(results))
-    if finetune is not None:
-        ft_metrics, ft_log, ft_done = finetune
-        (run / "metrics_finetune.jsonl").write_text("".join(json.dumps(r) + "\n" for r in ft_log))
-        if ft_done:
-            (run / "results_finetune.json").write_text(json.dumps({
-                "task": "lm", "phase": "finetune-lm", "preset": config["preset"], "seed": config["train"]["seed"],
-                "config": config, "params": params, "metrics": ft_metrics, "epochs": len(ft_log),
-                "wall_time_s": 5.0, "tokens_per_s": 900.0, "env": ENV}))
-    return run
-
-
-def pos_metrics(dev, test=None, best_epoch=3):
-    return {"dev_acc": dev, "dev_acc_no_none": dev - 0.01,
-            "test_acc": test, "test_acc_no_none": None if test is None else test - 0.01,
-            "best_epoch": best_epoch, "best_dev_acc": dev, "test_acc_at_best": test,
-            "test_acc_no_none_at_best": None if test is None else test - 0.01}
-
-
-def by_hand(values):
-    """Mean and sample standard deviation (n - 1), written out independently of the code."""
-    mean = sum(values) / len(values)
-    return mean, math.sqrt(sum((v - mean) ** 2 for v in values) / (len(values) - 1))
-
-
-# Two settings, three seeds each: dense emsize 5 and sparse emsize 20 at density 0.25.
-DENSE_DEV, DENSE_TEST = [0.90, 0.92, 0.97], [0.89, 0.915, 0.95]
-SPARSE_DEV, SPARSE_TEST = [0.94, 0.95, 0.99], [0.93, 0.96, 0.97]
 
 
 @pytest.fixture
-def pos_sweep(tmp_path):
+def pos_sweep(
+        tmp_path, dense_dev, dense_test, sparse_dev, sparse_test, pos_params, write_run, pos_config,
+        pos_metrics):
     runs = []
-    for seed, dev, test in zip((1, 2, 3), DENSE_DEV, DENSE_TEST):
+    for seed, dev, test in zip((1, 2, 3), dense_dev, dense_test):
         runs.append(write_run(tmp_path, f"dense-seed{seed}", "train-pos", pos_config(seed=seed),
-                              pos_metrics(dev, test), POS_PARAMS, wall_time_s=10.0 * seed))
-    sparse_params = dict(POS_PARAMS, embedding=500, embedding_dense=2000, total=2400)
-    for seed, dev, test in zip((1, 2, 3), SPARSE_DEV, SPARSE_TEST):
+                              pos_metrics(dev, test), pos_params, wall_time_s=10.0 * seed))
+    sparse_params = dict(pos_params, embedding=500, embedding_dense=2000, total=2400)
+    for seed, dev, test in zip((1, 2, 3), sparse_dev, sparse_test):
         runs.append(write_run(tmp_path, f"sparse-seed{seed}", "train-pos",
                               pos_config(seed=seed, emsize=20, emblocks=20, emdensity=0.25),
                               pos_metrics(dev, test), sparse_params))
     return runs
 
 
-def test_tagging_sweep_gives_one_row_per_setting_with_mean_and_sample_std(pos_sweep):
+def test_tagging_sweep_gives_one_row_per_setting_with_mean_and_sample_std(
+        pos_sweep, dense_dev, dense_test, sparse_dev, sparse_test, by_hand):
     report = build_report(pos_sweep)
     assert [g.label for g in report.groups] == ["pos-tiny emsize=5 emblocks=1 emdensity=1.0",
                                                 "pos-tiny emsize=20 emblocks=20 emdensity=0.25"]
-    for group, dev, test in zip(report.groups, (DENSE_DEV, SPARSE_DEV), (DENSE_TEST, SPARSE_TEST)):
+    for group, dev, test in zip(report.groups, (dense_dev, sparse_dev), (dense_test, sparse_test)):
         assert len(group.runs) == 3 and [r.seed for r in group.runs] == [1, 2, 3]
         for name, values in (("dev_acc", dev), ("test_acc", test),
                              ("test_acc_no_none", [v - 0.01 for v in test])):
@@ -147,56 +87,58 @@ def test_cli_json_prints_only_json_and_formats_exclude_each_other(pos_sweep):
     assert result.stderr.strip() == "error: --json and --csv exclude each other: pick one output format"
 
 
-def test_terminal_table_shows_both_settings(pos_sweep):
+def test_terminal_table_shows_both_settings(pos_sweep, dense_dev, by_hand):
     result = CliRunner().invoke(app, ["report", *map(str, pos_sweep)])
     assert result.exit_code == 0, result.output
     out = result.stdout
     assert "POS tagging (Figure 3)" in out
-    mean, std = by_hand(DENSE_DEV)
+    mean, std = by_hand(dense_dev)
     assert f"{100 * mean:.2f} ± {100 * std:.2f}" in out
     assert "emsize=20 emblocks=20 emdensity=0.25" in out
 
 
-def test_names_from_run_files_print_as_text_not_markup(tmp_path):
-    run = write_run(tmp_path, "r", "train-pos", pos_config(preset="[red]x"), pos_metrics(0.9), POS_PARAMS)
+def test_names_from_run_files_print_as_text_not_markup(
+        tmp_path, pos_params, write_run, pos_config, pos_metrics):
+    run = write_run(tmp_path, "r", "train-pos", pos_config(preset="[red]x"), pos_metrics(0.9), pos_params)
     result = CliRunner().invoke(app, ["report", str(run)])
     assert result.exit_code == 0, result.output
     assert "│ [red]x " in result.stdout
 
 
-def test_single_run_has_no_std(tmp_path):
-    run = write_run(tmp_path, "one", "train-pos", pos_config(), pos_metrics(0.9, 0.8), POS_PARAMS)
+def test_single_run_has_no_std(tmp_path, pos_params, write_run, pos_config, pos_metrics):
+    run = write_run(tmp_path, "one", "train-pos", pos_config(), pos_metrics(0.9, 0.8), pos_params)
     data = json.loads(render_json(build_report([run])))
     assert data["groups"][0]["stats"]["dev_acc"] == {"mean": 0.9, "std": None, "n": 1}
     assert _markdown_rows(render_markdown(build_report([run])))[0]["dev acc"] == "90.00"
     assert list(csv.DictReader(io.StringIO(render_csv(build_report([run])))))[0]["dev_acc_std"] == ""
 
 
-def test_no_test_split_leaves_test_columns_out(tmp_path):
-    runs = [write_run(tmp_path, f"s{seed}", "train-pos", pos_config(seed=seed), pos_metrics(0.9), POS_PARAMS)
+def test_no_test_split_leaves_test_columns_out(tmp_path, pos_params, write_run, pos_config, pos_metrics):
+    runs = [write_run(tmp_path, f"s{seed}", "train-pos", pos_config(seed=seed), pos_metrics(0.9), pos_params)
             for seed in (1, 2)]
     header = _markdown_rows(render_markdown(build_report(runs)))[0]
     assert "dev acc" in header and "test acc" not in header
 
 
-def test_group_by_key_pools_settings(pos_sweep, tmp_path):
+def test_group_by_key_pools_settings(pos_sweep, tmp_path, dense_dev, sparse_dev, by_hand):
     # Grouping by the vocabulary order pools both embedding sizes into one group of six.
     report = build_report(pos_sweep, ["vocab_order"])
     assert [(g.label, len(g.runs)) for g in report.groups] == [("vocab_order=up", 6)]
-    mean, std = by_hand(DENSE_DEV + SPARSE_DEV)
+    mean, std = by_hand(dense_dev + sparse_dev)
     assert report.groups[0].stats["dev_acc"].mean == pytest.approx(mean)
     assert report.groups[0].stats["dev_acc"].std == pytest.approx(std)
     report = build_report(pos_sweep, ["model.emsize"])
     assert [g.label for g in report.groups] == ["emsize=5", "emsize=20"]
 
 
-def test_unfinished_runs_are_listed_and_left_out_of_the_means(pos_sweep, tmp_path):
-    crashed = write_run(tmp_path, "dense-seed4", "train-pos", pos_config(seed=4), {}, POS_PARAMS,
+def test_unfinished_runs_are_listed_and_left_out_of_the_means(
+        pos_sweep, tmp_path, dense_dev, pos_params, write_run, pos_config, by_hand):
+    crashed = write_run(tmp_path, "dense-seed4", "train-pos", pos_config(seed=4), {}, pos_params,
                         epochs=1, finished=False)
     output = make_report(ReportOptions(pos_sweep + [crashed], markdown=True))
     report, out = output.report, output.text
     assert [len(g.runs) for g in report.groups] == [3, 3]
-    assert report.groups[0].stats["dev_acc"].mean == pytest.approx(by_hand(DENSE_DEV)[0])
+    assert report.groups[0].stats["dev_acc"].mean == pytest.approx(by_hand(dense_dev)[0])
     assert f"- {crashed} (pos-tiny, seed 4): unfinished after 1 of 3 epoch(s)" in out
     data = json.loads(render_json(report))
     assert data["unfinished"] == [{"run": str(crashed), "preset": "pos-tiny", "seed": 4,
@@ -205,24 +147,17 @@ def test_unfinished_runs_are_listed_and_left_out_of_the_means(pos_sweep, tmp_pat
 
 # ---- language models: Table 1 and Table 3 ------------------------------------------------
 
-LM_PARAMS = {"total": 24221600, "embedding": 4000000, "embedding_dense": 4000000,
-             "recurrent": 20211600, "decoder_bias": 10000, "mos": 0}
 SPARSE_LM_PARAMS = {"total": 23822900, "embedding": 4000000, "embedding_dense": 4000000,
                     "recurrent": 19812900, "decoder_bias": 10000, "mos": 0}
 
 
-def lm_metrics(valid_ppl, test_ppl):
-    return {"valid_loss": math.log(valid_ppl), "valid_ppl": valid_ppl,
-            "test_loss": math.log(test_ppl), "test_ppl": test_ppl, "best_epoch": 10}
-
-
-def test_language_models_give_table1(tmp_path):
+def test_language_models_give_table1(tmp_path, lm_params, write_run, lm_config, lm_metrics):
     runs = []
     for seed, (v, t, fv, ft) in enumerate([(61.0, 58.9, 60.0, 57.8), (61.4, 59.1, 60.4, 58.0)]):
         log = [{"epoch": 1, "elapsed_s": 1.0, "train_loss": 5.0, "valid_loss": 4.2, "valid_ppl": 66.7,
                 "lr": 30.0, "asgd": False}]
         runs.append(write_run(tmp_path, f"awd-lstm-seed{seed}", "train-lm", lm_config("awd-lstm", seed),
-                              lm_metrics(v, t), LM_PARAMS, log=log,
+                              lm_metrics(v, t), lm_params, log=log,
                               finetune=(lm_metrics(fv, ft), log, True)))
     sparse_cfg = lm_config("awd-sparse", 0, nhid=1725, sparse_mode="sparse_hidden", sparse_fract=0.66666)
     runs.append(write_run(tmp_path, "awd-sparse-seed0", "train-lm", sparse_cfg, lm_metrics(60.1, 57.9),
@@ -240,7 +175,7 @@ def test_language_models_give_table1(tmp_path):
     assert "finetuning unfinished after 1 epoch(s)" in render_markdown(report)
 
 
-def test_overfit_runs_give_table3(tmp_path):
+def test_overfit_runs_give_table3(tmp_path, lm_params, write_run, lm_config):
     runs = []
     for name, preset, model, memorized in (
             ("dense-reduced", "recite-dense-reduced", {"emsize": 200, "nhid": 575}, [None, None]),
@@ -250,7 +185,7 @@ def test_overfit_runs_give_table3(tmp_path):
             metrics = {"train_ppl": 1.0 if mem else 3.0 + seed, "train_acc": 0.99995 if mem else 0.7 + seed / 10,
                        "epochs_to_memorize": mem}
             runs.append(write_run(tmp_path, f"{name}-seed{seed}", "overfit", lm_config(preset, seed, **model),
-                                  metrics, dict(LM_PARAMS, total=7068300), epochs=mem or 150))
+                                  metrics, dict(lm_params, total=7068300), epochs=mem or 150))
     rows = _markdown_rows(render_markdown(build_report(runs)))
     assert "Learning to recite (Table 3)" in render_markdown(build_report(runs))
     assert [r["setting"] for r in rows] == ["recite-dense-reduced", "recite-sparse1"]
@@ -260,22 +195,23 @@ def test_overfit_runs_give_table3(tmp_path):
     assert rows[0]["params"] == "7,068,300"
 
 
-def test_table3_says_when_no_run_memorized(tmp_path):
+def test_table3_says_when_no_run_memorized(tmp_path, lm_params, write_run, lm_config):
     runs = [write_run(tmp_path, f"r{seed}", "overfit", lm_config("recite-dense", seed),
-                      {"train_ppl": 3.0, "train_acc": 0.7, "epochs_to_memorize": None}, LM_PARAMS)
+                      {"train_ppl": 3.0, "train_acc": 0.7, "epochs_to_memorize": None}, lm_params)
             for seed in (0, 1)]
     assert _markdown_rows(render_markdown(build_report(runs)))[0]["epochs to memorize"] == "not reached"
 
 
-def test_one_run_in_a_group_without_a_number_is_counted(tmp_path):
+def test_one_run_in_a_group_without_a_number_is_counted(tmp_path, lm_params, write_run, lm_config):
     runs = [write_run(tmp_path, f"r{seed}", "overfit", lm_config("recite-sparse2", seed),
-                      {"train_ppl": 1.0, "train_acc": 1.0, "epochs_to_memorize": mem}, LM_PARAMS)
+                      {"train_ppl": 1.0, "train_acc": 1.0, "epochs_to_memorize": mem}, lm_params)
             for seed, mem in ((0, 100), (1, None))]
     assert _markdown_rows(render_markdown(build_report(runs)))[0]["epochs to memorize"] == "100.0 (1/2)"
 
 
-def test_mixed_kinds_give_one_table_each_in_paper_order(pos_sweep, tmp_path):
-    lm = write_run(tmp_path, "lm", "train-lm", lm_config("lm-tiny", 1), lm_metrics(100.0, 90.0), LM_PARAMS)
+def test_mixed_kinds_give_one_table_each_in_paper_order(
+        pos_sweep, tmp_path, lm_params, write_run, lm_config, lm_metrics):
+    lm = write_run(tmp_path, "lm", "train-lm", lm_config("lm-tiny", 1), lm_metrics(100.0, 90.0), lm_params)
     text = render_markdown(build_report(pos_sweep + [lm]))
     assert text.index("Table 1") < text.index("Figure 3")
     rows = list(csv.DictReader(io.StringIO(render_csv(build_report(pos_sweep + [lm])))))
@@ -299,8 +235,8 @@ def test_a_folder_that_is_not_a_run_is_an_error(tmp_path):
     assert "does not exist" in _fails([str(tmp_path / "missing")])
 
 
-def test_corrupt_results_are_an_error(tmp_path):
-    run = write_run(tmp_path, "r", "train-pos", pos_config(), pos_metrics(0.9), POS_PARAMS)
+def test_corrupt_results_are_an_error(tmp_path, pos_params, write_run, pos_config, pos_metrics):
+    run = write_run(tmp_path, "r", "train-pos", pos_config(), pos_metrics(0.9), pos_params)
     (run / "results.json").write_text("{not json")
     assert "cannot read" in _fails([str(run)])
     (run / "results.json").write_text(json.dumps({"task": "pos", "phase": "train-pos"}))
@@ -312,17 +248,17 @@ def test_corrupt_results_are_an_error(tmp_path):
     assert "task 'lm' for phase train-pos" in _fails([str(run)])
 
 
-def test_unreadable_config_of_unfinished_run_is_an_error(tmp_path):
-    run = write_run(tmp_path, "r", "train-pos", pos_config(), {}, POS_PARAMS, finished=False)
+def test_unreadable_config_of_unfinished_run_is_an_error(tmp_path, pos_params, write_run, pos_config):
+    run = write_run(tmp_path, "r", "train-pos", pos_config(), {}, pos_params, finished=False)
     (run / "config.yaml").write_text("model: [unclosed\n")
-    assert "cannot read" in _fails([str(run)])
+    assert "config.yaml is not valid YAML at line 2" in _fails([str(run)])
 
 
-def test_bad_group_by_key_is_an_error(pos_sweep):
+def test_bad_group_by_key_is_an_error(pos_sweep, pos_params, write_run, pos_config, pos_metrics):
     assert "did you mean emsize" in _fails([str(pos_sweep[0]), "--group-by", "emsiz"])
     cfg = pos_config()
     cfg["data"]["seed"] = 3   # a second key named seed: the bare name no longer says which
-    run = write_run(pos_sweep[0].parent, "two-seeds", "train-pos", cfg, pos_metrics(0.9), POS_PARAMS)
+    run = write_run(pos_sweep[0].parent, "two-seeds", "train-pos", cfg, pos_metrics(0.9), pos_params)
     with pytest.raises(SparseseqError, match="ambiguous: use one of data.seed, train.seed"):
         build_report([run], ["seed"])
 

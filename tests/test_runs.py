@@ -8,29 +8,43 @@ import torch
 
 from sparseseq_cli.config import dump_config, load_config
 from sparseseq_cli.errors import SparseseqError
-from sparseseq_cli.run_folder import FINETUNE, TRAIN, RunFolder
+from sparseseq_cli.run_folder import FINETUNE, LOCK, MARKER, TRAIN, RunFolder
 from sparseseq_cli.tasks import Phase
 from sparseseq_cli.training.start import env_info, results_record
 from sparseseq_cli.training.state import StopRequest, rng_state, set_rng_state
 
 
 def _started(path):
-    run = RunFolder.open(path, resume=False, force=False)
-    run.write_config(dump_config(load_config("lm-tiny")))
+    """A training run that reached its first checkpoint, its folder released."""
+    with RunFolder.open(path, resume=False, force=False) as run:
+        run.write_config(dump_config(load_config("lm-tiny")))
+        run.save(TRAIN.last, {"epoch": 1})
     return run
 
 
 def test_fresh_start_creates_the_folder(tmp_path):
-    run = RunFolder.open(tmp_path / "a" / "b", resume=False, force=False)
-    assert run.path.is_dir() and not run.resuming and not run.started()
+    with RunFolder.open(tmp_path / "a" / "b", resume=False, force=False) as run:
+        assert run.path.is_dir() and not run.resuming and not run.started() and run.is_run_folder()
 
 
 def test_unfinished_run_needs_resume_or_force(tmp_path):
     _started(tmp_path)
     with pytest.raises(SparseseqError, match="unfinished training run .* --resume .* --force"):
         RunFolder.open(tmp_path, resume=False, force=False)
-    assert RunFolder.open(tmp_path, resume=True, force=False).resuming
+    with RunFolder.open(tmp_path, resume=True, force=False) as run:
+        assert run.resuming
     assert (tmp_path / "config.yaml").exists()
+
+
+def test_a_run_without_a_checkpoint_is_startable(tmp_path):
+    """A start that failed before its first checkpoint (out of memory, a kill) blocks nothing:
+    the next start, with or without --resume, begins afresh."""
+    for resume in (False, True):
+        with RunFolder.open(tmp_path, resume=False, force=False) as run:
+            run.write_config(dump_config(load_config("lm-tiny")))
+            run.append_metrics({"epoch": 1})   # a line written just before a kill
+        with RunFolder.open(tmp_path, resume=resume, force=False) as run:
+            assert not run.resuming and not (tmp_path / TRAIN.metrics).exists()
 
 
 def test_finished_run_is_protected_unless_forced(tmp_path):
@@ -42,8 +56,18 @@ def test_finished_run_is_protected_unless_forced(tmp_path):
             RunFolder.open(tmp_path, resume=resume, force=False)
     assert (tmp_path / "checkpoint_best.pt").read_bytes() == b"model"
     (tmp_path / "notes.txt").write_text("mine")
-    RunFolder.open(tmp_path, resume=False, force=True)
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt"]  # only run files go
+    RunFolder.open(tmp_path, resume=False, force=True).release()
+    # only the run's own files go
+    assert sorted(p.name for p in tmp_path.iterdir()) == [MARKER, LOCK, "notes.txt"]
+
+
+def test_a_diverged_run_says_so(tmp_path):
+    run = _started(tmp_path)
+    run.write_results({"status": "diverged", "diverged": {"epoch": 2, "batch": 13, "where": "training"}})
+    for resume in (False, True):
+        with pytest.raises(SparseseqError, match="diverged in epoch 2 at batch 13 .* --force"):
+            RunFolder.open(tmp_path, resume=resume, force=False)
+    RunFolder.open(tmp_path, resume=False, force=True).release()
 
 
 def test_resume_needs_a_run_and_contradicts_force(tmp_path):
@@ -56,14 +80,45 @@ def test_resume_needs_a_run_and_contradicts_force(tmp_path):
         RunFolder.open(tmp_path / "file", resume=False, force=False)
 
 
+@pytest.mark.parametrize("force", [False, True])
+def test_someone_elses_folder_is_never_adopted(tmp_path, force):
+    (tmp_path / "log.txt").write_text("my notes")
+    (tmp_path / "metrics.jsonl").write_text("{}\n")
+    with pytest.raises(SparseseqError, match="not a sparseseq run folder"):
+        RunFolder.open(tmp_path, resume=False, force=force)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["log.txt", "metrics.jsonl"]
+    assert (tmp_path / "log.txt").read_text() == "my notes"
+
+
+def test_a_folder_in_use_is_refused_until_released(tmp_path):
+    run = RunFolder.open(tmp_path, resume=False, force=False)
+    for resume, force in ((False, False), (True, False), (False, True)):
+        with pytest.raises(SparseseqError, match=f"in use by process {os.getpid()}"):
+            RunFolder.open(tmp_path, resume=resume, force=force)
+    run.release()
+    RunFolder.open(tmp_path, resume=False, force=False).release()
+
+
+def test_an_unwritable_save_is_one_line(tmp_path):
+    if os.geteuid() == 0:
+        pytest.skip("root writes anywhere")
+    tmp_path.chmod(0o500)
+    try:
+        with pytest.raises(SparseseqError, match="cannot create the run folder .* writable --save"):
+            RunFolder.open(tmp_path / "run", resume=False, force=False)
+    finally:
+        tmp_path.chmod(0o700)
+
+
 def test_finetune_phase_has_its_own_files(tmp_path):
     run = _started(tmp_path)
     run.write_results({"metrics": {}})
-    fine = RunFolder.open(tmp_path, resume=False, force=False, files=FINETUNE)
-    fine.append_metrics({"epoch": 1})
+    with RunFolder.open(tmp_path, resume=False, force=False, files=FINETUNE) as fine:
+        fine.append_metrics({"epoch": 1})
+        fine.save(FINETUNE.last, {"epoch": 1})
     with pytest.raises(SparseseqError, match="unfinished finetuning run"):
         RunFolder.open(tmp_path, resume=False, force=False, files=FINETUNE)
-    RunFolder.open(tmp_path, resume=False, force=True, files=FINETUNE)
+    RunFolder.open(tmp_path, resume=False, force=True, files=FINETUNE).release()
     assert (tmp_path / "results.json").exists() and not (tmp_path / FINETUNE.metrics).exists()
 
 
@@ -116,17 +171,18 @@ def test_metrics_append_trim_and_log(tmp_path):
     assert (tmp_path / "log.txt").read_text() == "| a line\n| another\n"
 
 
-def test_results_record_schema(tmp_path):
+def test_results_record_schema(tmp_path, cpu):
     cfg = load_config("lm-tiny")
     record = results_record(phase=Phase.TRAIN_LM, cfg=cfg, params={"total": 5}, metrics={"valid_ppl": 9.0},
                             epochs=3, wall_time_s=1.23456, train_tokens=12345, train_s=10.0,
-                            device=torch.device("cpu"))
+                            device=cpu)
     assert record["task"] == "lm" and record["phase"] == "train-lm" and record["tokens_per_s"] == 1234.5
-    assert set(record) == {"task", "phase", "preset", "seed", "config", "params", "metrics", "epochs",
+    assert record["status"] == "finished"
+    assert set(record) == {"task", "phase", "status", "preset", "seed", "config", "params", "metrics", "epochs",
                            "wall_time_s", "tokens_per_s", "env"}
     assert record["preset"] == "lm-tiny" and record["seed"] == cfg.train.seed
     assert set(record["env"]) == {"python", "torch", "cuda", "device", "git_commit"}
-    assert env_info(torch.device("cpu"))["device"] == "cpu"
+    assert env_info(cpu)["device"] == "cpu"
     RunFolder(tmp_path).write_results(record)
     assert json.loads((tmp_path / "results.json").read_text())["config"]["model"]["emsize"] == 64
 

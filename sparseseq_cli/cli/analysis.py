@@ -16,7 +16,10 @@ from sparseseq_cli.errors import SparseseqError
 @app.command()
 def report(
     run_folders: Annotated[list[Path], typer.Argument(
-        help="Run folders written by train-lm/finetune-lm, overfit or train-pos.", show_default=False)],
+        help="Run folders written by train-lm/finetune-lm, overfit or train-pos. A folder that "
+             "is missing, not a run folder, or damaged is skipped with a warning line and the "
+             "exit status is 1; when no folder can be used, one error line and exit status 2.",
+        show_default=False)],
     group_by: Annotated[Optional[list[str]], typer.Option(
         "--group-by", help="Group by this config key instead of 'all but the seed' "
                            "(model.emsize, or emsize when unambiguous); repeatable.")] = None,
@@ -28,9 +31,13 @@ def report(
     curves: Annotated[Optional[Path], typer.Option(
         help="Write a PNG of the runs' learning curves (validation metric per epoch).")] = None,
 ) -> None:
-    """Tables of many runs: mean ± sample std (n-1) over seeds, one row per setting."""
+    """Tables of many runs: mean ± sample std (n-1) over seeds, one row per setting.
+
+    Unfinished and diverged runs are listed apart and left out of the means. Exit status:
+    0, or 1 when a folder was skipped, or 2 when none could be used (or bad options).
+    """
     from sparseseq_cli.cli.tables import print_report
-    from sparseseq_cli.report import ReportOptions, make_report
+    from sparseseq_cli.report import ReportOptions, make_report, skipped_lines
 
     out = make_report(ReportOptions(list(run_folders), list(group_by or ()), as_json=json_out,
                                     markdown=markdown, as_csv=csv_out, plot=plot, curves=curves))
@@ -40,6 +47,10 @@ def report(
         print_report(out.report)
     for target in out.written:
         print(f"wrote {target}", file=sys.stderr)
+    for line in skipped_lines(out.report):
+        print(f"warning: {line}", file=sys.stderr)
+    if out.report.skipped:
+        raise typer.Exit(1)
 
 
 @app.command("count-params")
@@ -94,7 +105,7 @@ def bench(
     """Time the sparse layers (forward+backward) against dense ones; ratios in one run."""
     from sparseseq_cli.bench import BenchSettings, run_bench
     from sparseseq_cli.cli.tables import print_bench
-    from sparseseq_cli.training.distributed import resolve_device
+    from sparseseq_cli.devices import resolve_device
 
     given = dict(lstm_size=lstm_size, reduce=reduce, seq_len=seq_len, batch_size=batch_size,
                  vocab_size=vocab_size, emsize=emsize, emblocks=emblocks, emdensity=emdensity,

@@ -1,7 +1,8 @@
 """Rich tables on stdout for report, count-params and bench.
 
 Names in the cells and titles come from presets, configs and run folders, so they are
-escaped: a preset named ``[red]x`` prints as written instead of turning the rest red.
+escaped: a preset named ``[red]x`` prints as written instead of turning the rest red (and
+the report's texts arrive with their control characters already written out).
 """
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from sparseseq_cli.report import NOTE, Report, report_tables, unfinished_lines
+from sparseseq_cli.report import NOTE, Report, diverged_lines, report_tables, unfinished_lines
 
 if TYPE_CHECKING:  # the models behind it are imported only by the command that counts
     from sparseseq_cli.params import ParityGroup
@@ -54,7 +55,7 @@ def print_report(report: Report) -> None:
         console.print(NOTE, style="dim", highlight=False)
     else:
         console.print("no finished runs among these folders", highlight=False)
-    for line in unfinished_lines(report):
+    for line in unfinished_lines(report) + diverged_lines(report):
         console.print(f"left out: {line}", highlight=False, markup=False)
 
 

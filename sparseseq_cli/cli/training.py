@@ -1,10 +1,10 @@
 """The one typed signature shared by the training commands (train-lm, overfit, train-pos)."""
 from __future__ import annotations
 
-import json
 from typing import Callable
 
 from sparseseq_cli.cli.app import app
+from sparseseq_cli.files import to_json
 from sparseseq_cli.cli.options import (ConfigOpt, DataOpt, DeviceOpt, EpochsOpt, ForceOpt, JsonOpt,
                                        MaxBatchesOpt, PresetOpt, PrintConfigOpt, QuietOpt, ResumeOpt,
                                        SaveOpt, SeedOpt, SetOpt)
@@ -17,7 +17,7 @@ def print_record(record: dict | None, summary: Callable[[dict], str], *, as_json
     if record is None:
         return
     if as_json:
-        print(json.dumps(record, indent=2))
+        print(to_json(record, indent=2))
     elif not quiet:
         print(summary(record))
 

@@ -49,6 +49,9 @@ def _check_range(cfg: Config) -> None:
         section, name = key.split(".")
         need(getattr(getattr(cfg, section), name) >= 1, key, ">= 1")
     need(t.lr > 0, "train.lr", "> 0")
+    # seeds reach torch's C code, which takes 64-bit integers
+    need(0 <= t.seed < 2 ** 63, "train.seed", "in [0, 2**63)")
+    need(0 <= cfg.data.corpus_seed < 2 ** 63, "data.corpus_seed", "in [0, 2**63)")
     need(t.momentum >= 0, "train.momentum", ">= 0")
     need(t.wdecay >= 0, "train.wdecay", ">= 0")
     need(t.max_batches is None or t.max_batches >= 1, "train.max_batches", ">= 1 (or null: all)")

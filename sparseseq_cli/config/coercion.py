@@ -7,6 +7,7 @@ A ``source`` argument names where a value came from ("preset awd-lstm", "--set n
 from __future__ import annotations
 
 import difflib
+import math
 import typing
 from enum import Enum
 from typing import Any, Iterable, Union
@@ -38,8 +39,9 @@ def coerce(value: Any, kind: Any, key: str, source: str) -> Any:
         raise SparseseqError(f"{key} ({source}) needs a value, got null")
     if isinstance(kind, type) and issubclass(kind, Enum):
         return coerce_enum(kind, value.strip() if isinstance(value, str) else value, key, source)
-    names = {int: "an integer", float: "a number", bool: "true or false", str: "a string"}
-    bad = SparseseqError(f"{key} ({source}) must be {names[kind]}, got {value!r}")
+    names = {int: "an integer", float: "a finite number", bool: "true or false", str: "a string"}
+    shown = repr(value) if len(repr(value)) <= 80 else repr(value)[:77] + "..."   # a hostile value may be huge
+    bad = SparseseqError(f"{key} ({source}) must be {names[kind]}, got {shown}")
     if kind is bool:
         if isinstance(value, bool):
             return value
@@ -65,7 +67,13 @@ def coerce(value: Any, kind: Any, key: str, source: str) -> Any:
         return int(value)
     if not isinstance(value, (int, float)):
         raise bad
-    return float(value)
+    try:
+        number = float(value)
+    except OverflowError:   # an integer beyond any float
+        raise bad from None
+    if not math.isfinite(number):   # inf and nan would only surface as a diverged run
+        raise bad
+    return number
 
 
 def field_types(schema: type) -> dict[str, dict[str, Any]]:

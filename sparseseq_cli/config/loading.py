@@ -26,7 +26,7 @@ from sparseseq_cli.config.coercion import (coerce, coerce_enum, field_types, par
 from sparseseq_cli.config.presets import preset_path
 from sparseseq_cli.config.schema import SCHEMAS, SECTIONS, Config
 from sparseseq_cli.errors import SparseseqError
-from sparseseq_cli.files import read_text
+from sparseseq_cli.files import read_yaml
 from sparseseq_cli.tasks import Task
 
 _TOP_KEYS = ("extends", "task", "preset") + SECTIONS
@@ -34,13 +34,7 @@ _TOP_KEYS = ("extends", "task", "preset") + SECTIONS
 
 def _read_yaml(path: Path, what: str) -> dict:
     """``what`` names the file in messages ("preset awd-lstm", "config file x.yaml")."""
-    text = read_text(path, what, "give the path of a readable UTF-8 YAML file")
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        where = f" at line {mark.line + 1}" if mark else ""
-        raise SparseseqError(f"{what} is not valid YAML{where}: fix the syntax") from None
+    data = read_yaml(path, what, "give the path of a readable UTF-8 YAML file")
     if data is None:
         return {}
     if not isinstance(data, dict):

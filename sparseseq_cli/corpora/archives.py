@@ -3,8 +3,10 @@
 Opening an archive checks all of its members, not only the ones we want, and refuses the
 whole archive (naming the member) when one has an absolute path, a ``..`` component, a
 link whose target lies outside the extraction folder, or is a device or fifo. Extraction
-then takes only the wanted regular files: tar through ``tarfile``'s ``filter="data"`` as a
-second line of defence, zip through ``ZipFile.extract`` (which also sanitizes names).
+then takes only the wanted regular files, each streamed to disk and counted as it comes: a
+file that passes its cap (or files that pass a total cap) stops the extraction at once and
+is deleted, so a decompression bomb never fills the disk or memory. Tar members also go
+through ``tarfile``'s ``filter="data"`` as a second line of defence.
 """
 from __future__ import annotations
 
@@ -15,10 +17,14 @@ import tarfile
 import zipfile
 import zlib
 from pathlib import Path
+from typing import IO
 
 from sparseseq_cli.corpora.integrity import DataError
 
 _DRIVE = re.compile(r"^[A-Za-z]:")
+_CHUNK = 1 << 20
+# A link's target is a path: anything longer is not one, and is never read whole.
+_MAX_LINK_BYTES = 4096
 
 
 def _normalize(name: str) -> str:
@@ -105,7 +111,12 @@ class SafeArchive:
             if _escapes(info.filename):
                 raise _refuse(self.path, info.filename, "has an absolute path or '..'")
             if stat.S_ISLNK(info.external_attr >> 16):
-                target = archive.read(info).decode("utf-8", "replace")
+                if info.file_size > _MAX_LINK_BYTES:
+                    raise _refuse(self.path, info.filename, "is a link with an oversized target")
+                with archive.open(info) as stream:
+                    target = stream.read(_MAX_LINK_BYTES + 1).decode("utf-8", "replace")
+                if len(target) > _MAX_LINK_BYTES:
+                    raise _refuse(self.path, info.filename, "is a link with an oversized target")
                 if _link_escapes(info.filename, target):
                     raise _refuse(self.path, info.filename, f"links outside the archive ({target})")
                 continue  # a link that stays inside: never extracted, never a dataset file
@@ -113,24 +124,93 @@ class SafeArchive:
                 names[_normalize(info.filename)] = info.filename
         return names
 
-    def extract(self, wanted: list[str], folder: Path) -> dict[str, Path]:
-        """Extract the regular files ``wanted`` (normalized names) into ``folder``."""
+    def extract(self, wanted: list[str], folder: Path, max_member_bytes: int,
+                max_total_bytes: int | None = None) -> dict[str, Path]:
+        """Extract the regular files ``wanted`` (normalized names) into ``folder``.
+
+        Each file may hold at most ``max_member_bytes``, all of them ``max_total_bytes``;
+        passing either is a DataError, and the file being written is removed.
+        """
         unknown = [name for name in wanted if name not in self.names]
         if unknown:
             raise DataError(f"archive {self.path.name} has no file {unknown[0]}")
+        budget = _Budget(self.path, max_member_bytes, max_total_bytes)
+        paths: dict[str, Path] = {}
         try:
-            if self._tar is not None:
-                members = [self._tar.getmember(self.names[name]) for name in wanted]
-                # filter="data" (Python >= 3.10.12 / 3.11.4) re-checks what we checked above.
-                safety = {"filter": "data"} if hasattr(tarfile, "data_filter") else {}
-                self._tar.extractall(folder, members=members, **safety)
-                return {name: folder / name for name in wanted}
-            assert self._zip is not None
-            return {name: Path(self._zip.extract(self.names[name], folder)) for name in wanted}
-        except tarfile.TarError as err:
+            for name in wanted:
+                target = folder / name
+                target.parent.mkdir(parents=True, exist_ok=True)
+                with self._open(name, folder, budget) as source:
+                    budget.copy(name, source, target)
+                paths[name] = target
+        except BaseException as err:
+            for path in paths.values():  # all or nothing: a failed extraction leaves no files
+                path.unlink(missing_ok=True)
+            converted = self._one_line(err, folder)
+            if converted is None:
+                raise
+            raise converted from None
+        return paths
+
+    def _one_line(self, err: BaseException, folder: Path) -> DataError | None:
+        """The DataError that says what went wrong while extracting (None: not ours to word)."""
+        if isinstance(err, tarfile.TarError):
             member = getattr(err, "tarinfo", None)  # set by the data filter's FilterError
             if member is not None:
-                raise _refuse(self.path, member.name, f"was refused by tarfile ({err})") from None
-            raise DataError(f"cannot read archive {self.path}: {err}") from None
-        except (zipfile.BadZipFile, zlib.error, EOFError) as err:
-            raise DataError(f"cannot read archive {self.path}: {err}") from None
+                return _refuse(self.path, member.name, f"was refused by tarfile ({err})")
+            return DataError(f"cannot read archive {self.path}: {err}")
+        if isinstance(err, (zipfile.BadZipFile, zlib.error, EOFError)):
+            return DataError(f"cannot read archive {self.path}: {err}")
+        if isinstance(err, OSError):  # e.g. a file and a folder of the same name
+            return DataError(f"cannot extract {self.path.name} into {folder}: {err.strerror or err}")
+        return None
+
+    def _open(self, name: str, folder: Path, budget: _Budget) -> IO[bytes]:
+        """A stream of the member's bytes; a declared size over the cap fails before any is read."""
+        if self._tar is not None:
+            member = self._tar.getmember(self.names[name])
+            if hasattr(tarfile, "data_filter"):  # Python >= 3.10.12 / 3.11.4: re-checks what we checked
+                member = tarfile.data_filter(member, str(folder))
+            budget.check_declared(name, member.size)
+            stream = self._tar.extractfile(member)
+            assert stream is not None  # a regular file: _check_tar listed only those
+            return stream
+        assert self._zip is not None
+        info = self._zip.getinfo(self.names[name])
+        budget.check_declared(name, info.file_size)
+        return self._zip.open(info)
+
+
+class _Budget:
+    """The bytes extraction may still write: per file and in all, counted as they come
+    (a header's declared size is checked first, but a stream is never trusted to match it)."""
+
+    def __init__(self, archive: Path, per_member: int, total: int | None):
+        self.archive, self.per_member, self.total = archive, per_member, total
+        self.written = 0
+
+    def check_declared(self, name: str, size: int) -> None:
+        if size > self.per_member:
+            raise self._too_big(name)
+
+    def copy(self, name: str, source: IO[bytes], target: Path) -> None:
+        count = 0
+        try:
+            with open(target, "xb") as out:  # "x": a file already there is never overwritten
+                while chunk := source.read(_CHUNK):
+                    count += len(chunk)
+                    self.written += len(chunk)
+                    if count > self.per_member:
+                        raise self._too_big(name)
+                    if self.total is not None and self.written > self.total:
+                        raise DataError(f"archive {self.archive.name}: its files unpack to more than "
+                                        f"{self.total:,} bytes in all, far more than the real data; "
+                                        f"stopped, nothing was kept")
+                    out.write(chunk)
+        except BaseException:
+            target.unlink(missing_ok=True)
+            raise
+
+    def _too_big(self, name: str) -> DataError:
+        return DataError(f"archive {self.archive.name}: member {name!r} unpacks to more than "
+                         f"{self.per_member:,} bytes, far more than the real file; stopped, nothing was kept")

@@ -2,6 +2,12 @@
 
 ``DATASETS`` is the registry ``getdata`` reads at call time, so tests can pass their own
 registry (or monkeypatch this attribute) with local addresses and hashes.
+
+Size caps: a download stops as soon as it passes ``max_archive_bytes`` (``max_member_bytes``
+for a single file of the per-file fallback), and extraction stops as soon as one file passes
+``max_member_bytes``. Each cap is 10 times the real size (the archive; the largest file taken
+from it), far above any honest copy and far below what an endless answer or a decompression
+bomb would fill a disk or memory with.
 """
 from __future__ import annotations
 
@@ -50,6 +56,8 @@ class Dataset:
     archive: str  # file name of the archive, also its name on a --mirror
     urls: tuple[str, ...]  # the archive's addresses, tried in order
     files: tuple[DataFile, ...]
+    max_archive_bytes: int  # the download's cap: 10x the real archive
+    max_member_bytes: int  # each file's cap, extracted or downloaded alone: 10x the largest real one
     archive_sha256: str | None = None  # checked when the files have no published hashes
 
     @property
@@ -92,6 +100,8 @@ PTB = Dataset(
             _PTB_RAW + "ptb.test.txt",
         ),
     ),
+    max_archive_bytes=10 * 34_869_662,  # simple-examples.tgz: 34,869,662 bytes
+    max_member_bytes=52_000_000,  # ptb.train.txt: about 5.1 MB
 )
 
 # Only the zip's hash is published, so WikiText-2 is verified as the original zip, byte
@@ -106,12 +116,20 @@ WIKITEXT2 = Dataset(
         DataFile("valid.txt", "wikitext-2/wiki.valid.tokens"),
         DataFile("test.txt", "wikitext-2/wiki.test.tokens"),
     ),
+    max_archive_bytes=10 * 4_475_746,  # wikitext-2-v1.zip: 4,475,746 bytes
+    max_member_bytes=110_000_000,  # wiki.train.tokens: about 10.8 MB
     archive_sha256="92675f1d63015c1c8b51f1656a52d5bdbc33aafa60cc47a218a66e7ee817488c",
 )
 
 DATASETS: dict[str, Dataset] = {d.name: d for d in (PTB, WIKITEXT2)}
 
 WSJ_FOLDER = "wsj-pos"
+
+# wsj-pos --from an archive unpacks every file in it. The largest real file is a whole-WSJ
+# train.conll of ready token<TAB>tag lines (about 10 MB; a single .mrg tree file is far
+# smaller, NLTK's sample files a few KB); Treebank-3's WSJ trees are some 50 MB in all.
+WSJ_MAX_MEMBER_BYTES = 100_000_000
+WSJ_MAX_TOTAL_BYTES = 500_000_000
 
 WSJ_HELP = (
     "WSJ POS data is LDC-licensed (Penn Treebank-3, LDC99T42) and is never downloaded: "

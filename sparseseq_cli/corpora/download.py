@@ -5,6 +5,10 @@ the byte count matches the server's. A cut connection, a timeout or a 5xx answer
 retried with exponential backoff, resuming from the bytes already in the .part file (HTTP
 Range); a .part left by an earlier interrupted run is resumed the same way. Progress goes
 through :class:`~sparseseq_cli.progress.Progress` (a bar on a terminal, plain lines otherwise).
+
+Two things are refused outright, not retried: a download that passes its size cap (counted
+as the bytes come, so an endless answer stops at the cap; the .part is deleted), and a
+redirect to anything but http:// or https:// (urllib would follow one to ftp://).
 """
 from __future__ import annotations
 
@@ -13,6 +17,7 @@ import platform
 import re
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from dataclasses import dataclass
 from importlib import metadata
@@ -46,6 +51,29 @@ class _Retry(Exception):
     """A failure worth another try (network, timeout, cut connection, 5xx)."""
 
 
+_SCHEMES = ("http", "https")
+
+
+class _WebRedirectsOnly(urllib.request.HTTPRedirectHandler):
+    """Follows redirects to http(s) addresses only: a mirror has no business sending us to
+    ftp:// (which urllib would follow) or file:// (which it refuses with a confusing error)."""
+
+    def http_error_302(self, req, fp, code, msg, headers):
+        location = headers.get("location") or headers.get("uri")
+        if location is not None:
+            target = urllib.parse.urljoin(req.full_url, location)
+            if urllib.parse.urlsplit(target).scheme.lower() not in _SCHEMES:
+                fp.close()
+                raise DataError(f"cannot download {req.full_url}: the server redirects to {target!r}; "
+                                f"only http:// and https:// addresses are followed")
+        return super().http_error_302(req, fp, code, msg, headers)
+
+    http_error_301 = http_error_303 = http_error_307 = http_error_308 = http_error_302
+
+
+_OPENER = urllib.request.build_opener(_WebRedirectsOnly)
+
+
 # ---- the download -----------------------------------------------------------------------
 
 
@@ -59,14 +87,19 @@ def fetch(
     policy: DownloadPolicy | None = None,
     progress: Progress | None = None,
     label: str | None = None,
+    max_bytes: int | None = None,
 ) -> Path:
     """Download ``url`` to ``target`` through ``target.part``; return ``target``.
 
-    ``label`` names the download in the progress output (default: the target's name).
+    ``label`` names the download in the progress output (default: the target's name);
+    ``max_bytes`` is the most it may hold (None: no cap).
 
     Raises DataError naming the address when every attempt failed; the .part file is
-    kept (when it holds bytes) so that the next run resumes.
+    kept (when it holds bytes) so that the next run resumes. Passing ``max_bytes`` is a
+    DataError at once, and the .part is deleted.
     """
+    if urllib.parse.urlsplit(url).scheme.lower() not in _SCHEMES:
+        raise DataError(f"cannot download {url}: only http:// and https:// addresses are used")
     policy = policy or DownloadPolicy()
     progress = progress or Progress()
     part = part_path(target)
@@ -74,7 +107,7 @@ def fetch(
     with progress.transfer(label or target.name) as transfer:
         for attempt in range(1, policy.attempts + 1):
             try:
-                _stream(url, part, policy, transfer)
+                _stream(url, part, policy, transfer, max_bytes)
                 break
             except _Retry as err:
                 if attempt == policy.attempts:
@@ -91,14 +124,22 @@ def fetch(
 _CONTENT_RANGE = re.compile(r"bytes (\d+)-\d+/(\d+|\*)")
 
 
-def _stream(url: str, part: Path, policy: DownloadPolicy, transfer) -> None:
+def _too_large(url: str, max_bytes: int, why: str) -> DataError:
+    return DataError(f"cannot download {url}: {why} more than {max_bytes:,} bytes, far more than the "
+                     f"real file; refused, nothing kept")
+
+
+def _stream(url: str, part: Path, policy: DownloadPolicy, transfer, max_bytes: int | None) -> None:
     have = part.stat().st_size if part.exists() else 0
+    if max_bytes is not None and have > max_bytes:  # left by a run without the cap: not worth resuming
+        part.unlink()
+        have = 0
     headers = {"User-Agent": USER_AGENT}
     if have:
         headers["Range"] = f"bytes={have}-"
     request = urllib.request.Request(url, headers=headers)
     try:
-        response = urllib.request.urlopen(request, timeout=policy.timeout_s)
+        response = _OPENER.open(request, timeout=policy.timeout_s)
     except urllib.error.HTTPError as err:
         if err.code == 416 and have:
             if err.headers.get("Content-Range", "") == f"bytes */{have}":
@@ -123,9 +164,13 @@ def _stream(url: str, part: Path, policy: DownloadPolicy, transfer) -> None:
                 part.unlink()
                 raise _Retry("the server answered the resume request with another range")
         length = response.headers.get("Content-Length")
-        total = start + int(length) if length is not None else None
+        total = start + int(length) if length is not None and length.isdigit() else None
+        if max_bytes is not None and total is not None and total > max_bytes:
+            part.unlink(missing_ok=True)
+            raise _too_large(url, max_bytes, "the server announces")
         done = start
         transfer.update(done, total)
+        over = False
         with open(part, "ab" if start else "wb") as out:
             while True:
                 try:
@@ -134,8 +179,14 @@ def _stream(url: str, part: Path, policy: DownloadPolicy, transfer) -> None:
                     raise _Retry(f"connection cut after {done} bytes ({type(err).__name__})") from None
                 if not chunk:
                     break
+                if max_bytes is not None and done + len(chunk) > max_bytes:
+                    over = True  # counted as it comes: an endless answer stops here
+                    break
                 out.write(chunk)
                 done += len(chunk)
                 transfer.update(done, total)
+    if over:
+        part.unlink()
+        raise _too_large(url, max_bytes, "the answer holds")
     if total is not None and done != total:
         raise _Retry(f"connection cut after {done} of {total} bytes")

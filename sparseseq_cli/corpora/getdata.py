@@ -1,7 +1,8 @@
 """``sparseseq getdata``: obtain, verify and install the datasets, atomically.
 
-The datasets are assembled aside and renamed into place only once verified
-(:mod:`atomic_install`); wsj-pos is the user's own copy, converted (:mod:`wsj_install`).
+The datasets are assembled aside and renamed into place only once verified, under a lock
+on DEST (:mod:`atomic_install`); downloads and extracted files are size-capped (the caps are
+in the registry, :mod:`datasets`); wsj-pos is the user's own copy, converted (:mod:`wsj_install`).
 PTB and WikiText-2 come from, in order: ``--from`` (an archive or a folder the user has: the
 offline path), else ``--mirror`` (the archive at another base address, and nothing else),
 else the registry's addresses (the archive, then the per-file fallback).
@@ -18,8 +19,8 @@ from typing import Mapping
 
 from sparseseq_cli.corpora import datasets
 from sparseseq_cli.corpora.archives import SafeArchive
-from sparseseq_cli.corpora.atomic_install import (DOWNLOADS, MANIFEST, Installed, put_in_place, read_manifest,
-                                                  workspace, write_manifest)
+from sparseseq_cli.corpora.atomic_install import (DOWNLOADS, MANIFEST, Installed, hold_dest, put_in_place,
+                                                  read_manifest, workspace, write_manifest)
 from sparseseq_cli.corpora.datasets import WSJ_FOLDER, WSJ_HELP, Dataset, DatasetName, GetdataOptions
 from sparseseq_cli.corpora.download import DownloadPolicy, fetch, part_path
 from sparseseq_cli.corpora.integrity import DataError, check_sha256, sha256_file
@@ -44,15 +45,21 @@ def getdata(
     """Install the datasets ``options`` names; return what is in place, with hashes.
 
     Each step is a line of ``progress`` (default: stderr, nothing with ``options.quiet``).
+    DEST is held for the whole run (:func:`~sparseseq_cli.corpora.atomic_install.hold_dest`):
+    a second getdata into it stops at once.
     """
     registry = datasets.DATASETS if registry is None else registry  # read at call time: tests swap it
     progress = progress or Progress(quiet=options.quiet)
     ctx = _Context(options, policy or DownloadPolicy(), progress)
     _check_options(options)
+    with hold_dest(options.dest, progress):
+        return _install(ctx, registry)
 
-    name = DatasetName(options.dataset)
+
+def _install(ctx: _Context, registry: Mapping[str, Dataset]) -> list[Installed]:
+    name = DatasetName(ctx.options.dataset)
     if name == DatasetName.wsj_pos:
-        return [install_wsj(options, progress)]
+        return [install_wsj(ctx.options, ctx.progress)]
     if name != DatasetName.all:
         return [_install_download(ctx, registry[name.value])]
     results, failures = [], []
@@ -61,7 +68,7 @@ def getdata(
             results.append(_install_download(ctx, dataset))
         except DataError as err:
             failures.append(f"{dataset.name}: {err}")
-    progress.line(f"{WSJ_FOLDER}: not downloadable (LDC license); see `sparseseq getdata wsj-pos`")
+    ctx.progress.line(f"{WSJ_FOLDER}: not downloadable (LDC license); see `sparseseq getdata wsj-pos`")
     if failures:
         raise DataError("; ".join(failures))
     return results
@@ -74,6 +81,8 @@ def _check_options(options: GetdataOptions) -> None:
         raise SparseseqError("--from names one dataset's source: use it with ptb, wikitext-2 or wsj-pos, not all")
     if options.mirror is not None and options.dataset == DatasetName.wsj_pos:
         raise SparseseqError(f"--mirror does not apply to wsj-pos: {WSJ_HELP}")
+    if options.source is None and options.dataset == DatasetName.wsj_pos:
+        raise SparseseqError(WSJ_HELP)
     if options.mirror is not None and not options.mirror.startswith(("http://", "https://")):
         raise SparseseqError(
             f"--mirror {options.mirror}: give an http:// or https:// base address (for a local file use --from)"
@@ -178,7 +187,8 @@ def _forget_partial_downloads(ctx: _Context, dataset: Dataset) -> None:
 
 def _download_archive(ctx: _Context, dataset: Dataset, url: str, new: Path, work: Path) -> str:
     ctx.progress.line(f"{dataset.name}: downloading {url}")
-    archive = fetch(url, _download_path(ctx.options.dest, url), ctx.policy, ctx.progress, dataset.archive)
+    archive = fetch(url, _download_path(ctx.options.dest, url), ctx.policy, ctx.progress, dataset.archive,
+                    dataset.max_archive_bytes)
     try:
         _unpack(dataset, archive, new, work, url)
     finally:
@@ -190,7 +200,7 @@ def _download_files(ctx: _Context, dataset: Dataset, new: Path) -> str:
     for f in dataset.files:
         ctx.progress.line(f"{dataset.name}: downloading {f.url}")
         target = _download_path(ctx.options.dest, f.url)
-        path = fetch(f.url, target, ctx.policy, ctx.progress, posixpath.basename(f.url))
+        path = fetch(f.url, target, ctx.policy, ctx.progress, posixpath.basename(f.url), dataset.max_member_bytes)
         try:
             check_sha256(path, f.sha256, f"{dataset.name} {f.name} (from {f.url})")
         except DataError:
@@ -212,7 +222,7 @@ def _unpack(dataset: Dataset, archive: Path, new: Path, work: Path, origin: str)
     unpacked = work / "unpacked"
     with SafeArchive(archive) as safe:
         members = [_locate(safe.names, f.member, origin) for f in dataset.files]
-        paths = safe.extract(members, unpacked)
+        paths = safe.extract(members, unpacked, dataset.max_member_bytes)
     for f, member in zip(dataset.files, members):
         if f.sha256:
             check_sha256(paths[member], f.sha256, f"{dataset.name} {f.name} ({member} in {origin})")

@@ -5,7 +5,7 @@ sample (a folder or its zip) or ready token/tag files; :mod:`treebank` reads and
 """
 from __future__ import annotations
 
-from sparseseq_cli.corpora import treebank
+from sparseseq_cli.corpora import datasets, treebank
 from sparseseq_cli.corpora.archives import SafeArchive
 from sparseseq_cli.corpora.atomic_install import (Installed, put_in_place, read_manifest, workspace,
                                                   write_manifest)
@@ -25,7 +25,9 @@ def install_wsj(options: GetdataOptions, progress: Progress) -> Installed:
             folder = work / "unpacked"
             folder.mkdir()
             with SafeArchive(options.source) as safe:
-                safe.extract(sorted(safe.names), folder)
+                # every file of it is unpacked: capped one by one and in all (read at call time)
+                safe.extract(sorted(safe.names), folder, datasets.WSJ_MAX_MEMBER_BYTES,
+                             datasets.WSJ_MAX_TOTAL_BYTES)
         data = treebank.read_wsj(folder, str(options.source))
         new = work / WSJ_FOLDER
         new.mkdir()

@@ -1,11 +1,13 @@
 """`sparseseq report`: many run folders to the paper's tables (and plots).
 
-    groups.py   run folders read back and grouped: mean ± sample std per setting
+    reading.py  run folders read back and checked; damaged ones skipped with the reason
+    groups.py   runs grouped: mean ± sample std per setting
     tables.py   the paper's layouts, and the Markdown, JSON and CSV texts
     plots.py    the figures (needs matplotlib, imported only when a plot is asked for)
 
 :func:`make_report` does what the command does short of printing: it returns the report
-and the text to print, and the CLI prints it (rich tables when no format is chosen).
+and the text to print, and the CLI prints it (rich tables when no format is chosen), then
+one warning line per skipped folder (``report.skipped``).
 """
 from __future__ import annotations
 
@@ -14,13 +16,15 @@ from pathlib import Path
 from typing import Optional
 
 from sparseseq_cli.errors import SparseseqError
-from sparseseq_cli.report.groups import Group, Report, Run, Stat, build_report
-from sparseseq_cli.report.tables import (NOTE, TableData, render_csv, render_json, render_markdown,
-                                         report_tables, unfinished_lines)
+from sparseseq_cli.report.groups import Divergence, Group, Report, Run, Skipped, Stat
+from sparseseq_cli.report.reading import build_report
+from sparseseq_cli.report.tables import (NOTE, TableData, diverged_lines, render_csv, render_json,
+                                         render_markdown, report_tables, skipped_lines, unfinished_lines,
+                                         visible)
 
-__all__ = ["NOTE", "Group", "Report", "ReportOptions", "ReportOutput", "Run", "Stat", "TableData",
-           "build_report", "make_report", "render_csv", "render_json", "render_markdown",
-           "report_tables", "unfinished_lines"]
+__all__ = ["NOTE", "Divergence", "Group", "Report", "ReportOptions", "ReportOutput", "Run", "Skipped", "Stat",
+           "TableData", "build_report", "diverged_lines", "make_report", "render_csv", "render_json",
+           "render_markdown", "report_tables", "skipped_lines", "unfinished_lines", "visible"]
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""Run folders read back and grouped: the numbers behind `sparseseq report`.
+"""Runs grouped: the numbers behind `sparseseq report`.
 
 A run folder (docs/formats.md) holds its config from the first step on and its results
 only once the phase finished; finetuning adds its own results and metrics files. Finished
@@ -6,19 +6,20 @@ runs whose resolved configs differ only in the seed (or that agree on the ``--gr
 keys) form a group; each group gets the mean and the *sample* standard deviation (n - 1)
 of every number in its results. A group of one run has no standard deviation (``None``:
 null in JSON, blank in CSV, left out of the tables). Unfinished runs are listed apart and
-left out of the means.
+left out of the means, and so are diverged runs (results.json with ``"status": "diverged"``).
+Reading the folders, and skipping damaged ones, is :mod:`reading`'s.
 """
 from __future__ import annotations
 
 import difflib
 import json
+import math
 import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from sparseseq_cli.errors import SparseseqError
-from sparseseq_cli.run_folder import CONFIG, FINETUNE, TRAIN, RunFolder
 from sparseseq_cli.tasks import Phase
 
 # The phases whose results the report shows, in the paper's order (Table 1, Table 3,
@@ -32,6 +33,20 @@ _NOT_SETTING = {"train.seed", "train.log_interval"}
 # The run-level numbers of results.json besides its metrics.
 _RUN_NUMBERS = ("epochs", "wall_time_s", "tokens_per_s")
 
+# The per-epoch numbers the learning curves draw (--curves), by the kind of run.
+CURVE_METRICS = ("valid_ppl", "dev_acc", "train_ppl")
+
+
+@dataclass(frozen=True)
+class Divergence:
+    """Where a run's loss stopped being finite, as its results file records it."""
+
+    stage: str          # "training" or "finetuning"
+    phase: Phase
+    epoch: int
+    batch: int | None   # None: not known (e.g. during validation)
+    where: str          # "training" or "validation": which loss
+
 
 @dataclass
 class Run:
@@ -43,14 +58,15 @@ class Run:
     finetune: dict | None
     metrics: list[dict]                  # the per-epoch records of training
     finetune_metrics: list[dict] | None  # those of finetuning; None: it never started
+    diverged: Divergence | None = None   # training diverged (results None) or finetuning did
 
     @property
     def preset(self) -> str:
         return str(self.config.get("preset") or self.path.name)
 
     @property
-    def seed(self) -> Any:
-        return self.config.get("train", {}).get("seed")
+    def seed(self) -> int | None:
+        return (self.config.get("train") or {}).get("seed")
 
     @property
     def phase(self) -> Phase | None:
@@ -95,11 +111,21 @@ class Group:
         return sorted({run.preset for run in self.runs})
 
 
+@dataclass(frozen=True)
+class Skipped:
+    """A folder given to report that could not be used, and why (one line)."""
+
+    path: Path
+    problem: str
+
+
 @dataclass
 class Report:
-    runs: list[Run]         # every run given, in the order given
+    runs: list[Run]         # every run read, in the order given
     groups: list[Group]
     unfinished: list[Run]   # training or finetuning without its results file
+    diverged: list[Run] = field(default_factory=list)   # training or finetuning diverged
+    skipped: list[Skipped] = field(default_factory=list)   # folders that could not be used
 
 
 def _numbers(results: dict) -> dict[str, float | None]:
@@ -117,57 +143,11 @@ def summarize(values: list[float | None]) -> Stat:
     present = [v for v in values if v is not None]
     if not present:
         return Stat(None, None, 0)
-    std = statistics.stdev(present) if len(present) > 1 else None
+    std = None
+    if len(present) > 1:
+        # statistics.stdev fails on inf and nan (Python 3.11): a perplexity can be inf
+        std = statistics.stdev(present) if all(map(math.isfinite, present)) else math.nan
     return Stat(statistics.fmean(present), std, len(present))
-
-
-# ---- reading run folders ---------------------------------------------------------------
-
-def _read_results(folder: RunFolder, phases: tuple[Phase, ...]) -> dict | None:
-    """The phase's results, checked to be sparseseq's and of one of ``phases``."""
-    data = folder.read_results()
-    if data is None:
-        return None
-    path = folder.path / folder.files.results
-    missing = [k for k in ("task", "phase", "config", "params", "metrics") if k not in data]
-    if missing:
-        raise SparseseqError(f"{path} lacks {', '.join(missing)}: it was not written by sparseseq")
-    if data["phase"] not in [p.value for p in phases]:
-        raise SparseseqError(f"{path} has unknown phase {data['phase']!r}: expected one of "
-                             f"{', '.join(p.value for p in phases)}")
-    if data["task"] != Phase(data["phase"]).task.value:
-        raise SparseseqError(f"{path} has task {data['task']!r} for phase {data['phase']}: "
-                             f"it was not written by sparseseq")
-    return data
-
-
-def read_run(path: Path) -> Run:
-    """Read one run folder; a folder that is not one is a one-line error."""
-    if not path.exists():
-        raise SparseseqError(f"{path} does not exist: give run folders (e.g. runs/pos-tiny-seed1)")
-    training, finetuning = RunFolder(path, TRAIN), RunFolder(path, FINETUNE)
-    if not path.is_dir() or not (training.started() or training.finished()):
-        raise SparseseqError(f"{path} is not a run folder (no {CONFIG} or {TRAIN.results}): "
-                             f"give folders written by train-lm, overfit or train-pos")
-    results = _read_results(training, PHASES)
-    config = results["config"] if results else training.read_config_dict()
-    if not isinstance(config, dict):
-        raise SparseseqError(f"{path}: the saved config is not a mapping; rerun that run")
-    return Run(path=path, config=config, results=results,
-               finetune=_read_results(finetuning, (Phase.FINETUNE_LM,)) if results else None,
-               metrics=training.read_metrics(),
-               finetune_metrics=finetuning.read_metrics() if finetuning.metrics_started() else None)
-
-
-def read_runs(paths: list[Path]) -> list[Run]:
-    """Read each run folder once, in the order given."""
-    seen: set[Path] = set()
-    runs = []
-    for path in paths:
-        if path.resolve() not in seen:
-            seen.add(path.resolve())
-            runs.append(read_run(path))
-    return runs
 
 
 # ---- grouping ----------------------------------------------------------------------------
@@ -280,13 +260,3 @@ def _label_by_preset(groups: list[Group]) -> None:
         for group in members:
             group.setting = {k: group.setting.get(k) for k in varying}
             group.label = " ".join(filter(None, [preset, _label(group.setting)]))
-
-
-def build_report(paths: list[Path], group_by: list[str] | None = None) -> Report:
-    """Read the run folders and group their results; see :func:`group_runs`."""
-    if not paths:
-        raise SparseseqError("no run folders given: e.g. sparseseq report runs/pos-tiny-seed*")
-    runs = read_runs(paths)
-    unfinished = [run for run in runs
-                  if not run.results or (run.finetune_epochs_done is not None and not run.finetune)]
-    return Report(runs=runs, groups=group_runs(runs, group_by), unfinished=unfinished)

@@ -9,7 +9,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from sparseseq_cli.errors import SparseseqError
-from sparseseq_cli.report.groups import PHASES, Group, Report, Run
+from sparseseq_cli.report.groups import CURVE_METRICS, PHASES, Group, Report, Run
+from sparseseq_cli.report.tables import visible
 from sparseseq_cli.run_folder import TRAIN
 from sparseseq_cli.tasks import Phase
 
@@ -30,6 +31,12 @@ def save(figure: Figure, path: Path) -> None:
         figure.savefig(path, dpi=120)
     except OSError as err:
         raise SparseseqError(f"cannot write {path}: {err.strerror or err}") from None
+
+
+def _text(label: str) -> str:
+    """A name from a run file as plain text on a figure: matplotlib would read "$...$" as
+    math (and fail to draw on a bad formula) and draw control characters as boxes."""
+    return visible(label).replace("$", r"\$")
 
 
 def _log_y(ax) -> None:
@@ -82,8 +89,8 @@ def _draw_figure3(ax, groups: list[Group]) -> None:
     for group in groups:
         families = {family(run) for run in group.runs}
         if len(families) > 1:
-            raise SparseseqError(f"--plot: group {group.label!r} mixes {', '.join(sorted(families))} "
-                                 f"embeddings; add --group-by model.emblocks or data.vocab_order")
+            raise SparseseqError(visible(f"--plot: group {group.label!r} mixes {', '.join(sorted(families))} "
+                                         f"embeddings; add --group-by model.emblocks or data.vocab_order"))
         x, _ = _mean_std(group, "params_embedding")
         y, err = _mean_std(group, metric, 100)
         if x is not None and y is not None:
@@ -91,7 +98,7 @@ def _draw_figure3(ax, groups: list[Group]) -> None:
     ordered = sorted(lines, key=lambda f: (_FAMILY_ORDER.index(f) if f in _FAMILY_ORDER else len(_FAMILY_ORDER), f))
     for name in ordered:
         xs, ys, errs = zip(*sorted(lines[name]))
-        ax.errorbar(xs, ys, yerr=errs, marker="o", capsize=4, label=name)
+        ax.errorbar(xs, ys, yerr=errs, marker="o", capsize=4, label=_text(name))
     xs = [x for points in lines.values() for x, _, _ in points]
     if xs and min(xs) > 0 and max(xs) / min(xs) >= _LOG_RATIO:
         ax.set_xscale("log")
@@ -112,7 +119,7 @@ def _draw_per_group(ax, groups: list[Group], series: list[tuple[str, str]], ylab
         points = [p for p in points if p[1] is not None]
         xs, ys, errs = zip(*points)
         ax.errorbar(xs, ys, yerr=errs, fmt="os"[i % 2], capsize=4, label=label)
-    ax.set_xticks(range(len(groups)), [g.label for g in groups], rotation=15, ha="right")
+    ax.set_xticks(range(len(groups)), [_text(g.label) for g in groups], rotation=15, ha="right")
     ax.set_xlim(-0.5, len(groups) - 0.5)
     ax.set_xlabel("setting")
     ax.set_ylabel(ylabel)
@@ -139,8 +146,8 @@ _DRAWERS = {Phase.TRAIN_LM: _draw_lm, Phase.OVERFIT: _draw_overfit, Phase.TRAIN_
 # ---- --curves ----------------------------------------------------------------------------
 
 # The per-epoch metric each kind of run is judged by, its axis label, and whether the axis is log.
-_CURVES = (("valid_ppl", "validation perplexity", True), ("dev_acc", "dev accuracy (%)", False),
-           ("train_ppl", "train perplexity (learning to recite)", True))
+_CURVES = tuple(zip(CURVE_METRICS, ("validation perplexity", "dev accuracy (%)",
+                                     "train perplexity (learning to recite)"), (True, False, True)))
 
 
 def curves_figure(runs: list[Run]) -> Figure:
@@ -159,7 +166,7 @@ def curves_figure(runs: list[Run]) -> Figure:
         for run, records, finetune in panels[metric]:
             xs = [r["epoch"] for r in records if r.get(metric) is not None]
             line, = ax.plot(xs, [r[metric] * scale for r in records if r.get(metric) is not None],
-                            label=run.path.name)
+                            label=_text(run.path.name))
             if finetune and xs:
                 # Finetuning counts its epochs from 1 again; draw them after training's.
                 ax.plot([xs[-1] + r["epoch"] for r in finetune if r.get(metric) is not None],

@@ -1,4 +1,4 @@
-"""The report's tables: one per phase, laid out as the paper does, and their text formats.
+r"""The report's tables: one per phase, laid out as the paper does, and their text formats.
 
 Language models as Table 1 (validation and test perplexity before and after finetuning),
 learning to recite as Table 3 (train perplexity and accuracy, epochs to memorization),
@@ -7,18 +7,34 @@ taggers with the numbers behind Figure 3 (dev and test accuracy, with and withou
 group's runs; a single run shows its value alone. A cell that only some runs of a group
 have says how many: ``(2/3)``. ``--json`` and ``--csv`` carry every number raw
 (accuracies as fractions, as in results.json).
+
+Text from run files (presets, config values, folder names) may hold anything: every text
+format shows its control characters escaped (:func:`visible`), so an ANSI sequence in a
+preset name prints as ``\x1b[31m`` instead of recolouring the terminal. (``--json`` gets
+the same from the JSON encoder.)
 """
 from __future__ import annotations
 
 import csv
 import io
-import json
+import re
 from dataclasses import dataclass
 from enum import Enum
 from typing import Callable
 
-from sparseseq_cli.report.groups import PHASES, Group, Report
+from sparseseq_cli.files import to_json
+from sparseseq_cli.report.groups import PHASES, Group, Report, Run
 from sparseseq_cli.tasks import Phase
+
+# C0 and C1 controls and DEL (terminal escapes start with ESC, or CSI U+009B); the
+# bidirectional overrides and isolates, which reorder the text shown around them; and lone
+# surrogates (from JSON "\ud800", or a file name that is not UTF-8), which cannot be printed.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
+
+
+def visible(text: str) -> str:
+    r"""``text`` with its control characters written out (``\x1b``, ``\u202e``): safe to print."""
+    return _CONTROL.sub(lambda m: f"\\x{ord(m[0]):02x}" if ord(m[0]) < 0x100 else f"\\u{ord(m[0]):04x}", text)
 
 
 def _fixed(digits: int) -> Callable[[float], str]:
@@ -138,22 +154,45 @@ def report_tables(report: Report) -> list[TableData]:
         if groups:
             columns = _columns(phase, groups)
             header = ["setting", "runs"] + [c.header for c in columns]
-            rows = [[g.label, str(len(g.runs))] + [_cell(g, c) for c in columns] for g in groups]
+            rows = [[visible(g.label), str(len(g.runs))] + [_cell(g, c) for c in columns] for g in groups]
             out.append(TableData(LAYOUTS[phase].title, header, rows))
     return out
 
 
+def _who(run: Run) -> str:
+    return f"{run.path} ({run.preset}, seed {run.seed})"
+
+
 def unfinished_lines(report: Report) -> list[str]:
-    """One line per run left out of the means: where it stopped."""
+    """One line per unfinished run, left out of the means: where it stopped."""
     lines = []
     for run in report.unfinished:
         if run.results:
             what = f"finetuning unfinished after {run.finetune_epochs_done} epoch(s)"
         else:
-            planned = run.config.get("train", {}).get("epochs")
+            planned = (run.config.get("train") or {}).get("epochs")
             what = f"unfinished after {run.epochs_done}" + (f" of {planned}" if planned else "") + " epoch(s)"
-        lines.append(f"{run.path} ({run.preset}, seed {run.seed}): {what}")
+        lines.append(visible(f"{_who(run)}: {what}"))
     return lines
+
+
+def diverged_lines(report: Report) -> list[str]:
+    """One line per diverged run: where its loss stopped being finite. A run whose
+    finetuning diverged keeps its training numbers in the means; a run whose training did
+    is left out."""
+    lines = []
+    for run in report.diverged:
+        d = run.diverged
+        what = "diverged" if d.stage == "training" else "finetuning diverged"
+        at = f" at batch {d.batch}" if d.batch is not None else ""
+        loss = " (validation loss)" if d.where == "validation" else ""
+        lines.append(visible(f"{_who(run)}: {what} in epoch {d.epoch}{at}{loss}"))
+    return lines
+
+
+def skipped_lines(report: Report) -> list[str]:
+    """One line per folder that could not be used: "skipped FOLDER: problem"."""
+    return [visible(f"skipped {s.path}: {s.problem}") for s in report.skipped]
 
 
 def render_markdown(report: Report) -> str:
@@ -166,13 +205,15 @@ def render_markdown(report: Report) -> str:
         parts.append("\n".join(lines))
     if report.groups:
         parts.append(NOTE[0].upper() + NOTE[1:] + ".")
-    if report.unfinished:
-        parts.append("Left out of the means:\n\n" + "\n".join(f"- {line}" for line in unfinished_lines(report)))
+    left_out = unfinished_lines(report) + diverged_lines(report)
+    if left_out:
+        parts.append("Left out of the means:\n\n" + "\n".join(f"- {line}" for line in left_out))
     return "\n\n".join(parts) + "\n"
 
 
 def render_json(report: Report) -> str:
-    return json.dumps({
+    """Every number raw; inf and nan (a diverged metric) as null, since JSON has neither."""
+    return to_json({
         "groups": [{"task": g.phase.task.value, "phase": g.phase.value, "label": g.label,
                     "presets": g.presets, "setting": g.setting,
                     "n_runs": len(g.runs), "runs": [str(r.path) for r in g.runs],
@@ -183,6 +224,11 @@ def render_json(report: Report) -> str:
                         "stage": "finetuning" if r.results else "training",
                         "epochs_done": r.finetune_epochs_done if r.results else r.epochs_done}
                        for r in report.unfinished],
+        "diverged": [{"run": str(r.path), "preset": r.preset, "seed": r.seed, "phase": r.diverged.phase.value,
+                      "stage": r.diverged.stage, "epoch": r.diverged.epoch, "batch": r.diverged.batch,
+                      "where": r.diverged.where}
+                     for r in report.diverged],
+        "skipped": [{"run": str(s.path), "problem": s.problem} for s in report.skipped],
     }, indent=2)
 
 
@@ -190,8 +236,8 @@ def render_csv(report: Report) -> str:
     """One row per group; every number as <name>_mean, <name>_std, <name>_n."""
     rows = []
     for g in report.groups:
-        row = {"task": g.phase.task.value, "phase": g.phase.value, "label": g.label,
-               "presets": " ".join(g.presets), "n_runs": len(g.runs),
+        row = {"task": g.phase.task.value, "phase": g.phase.value, "label": visible(g.label),
+               "presets": visible(" ".join(g.presets)), "n_runs": len(g.runs),
                "seeds": " ".join(str(r.seed) for r in g.runs)}
         for name, s in g.stats.items():
             row.update({f"{name}_mean": s.mean, f"{name}_std": s.std, f"{name}_n": s.n})

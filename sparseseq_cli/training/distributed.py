@@ -32,6 +32,7 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
+from sparseseq_cli.devices import resolve_device
 from sparseseq_cli.errors import SparseseqError
 from sparseseq_cli.training.state import rng_state, set_rng_state
 
@@ -183,26 +184,6 @@ class World:
         else:
             set_rng_state(ckpt["rng"])
             self.seed_dropout(seed)
-
-
-def resolve_device(spec: str = "auto") -> torch.device:
-    """``--device auto|cpu|cuda|cuda:N`` to a torch.device (auto: CUDA when available)."""
-    if spec == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        device = torch.device(spec)
-    except RuntimeError:
-        raise SparseseqError(f"unknown device {spec!r}: use auto, cpu, cuda or cuda:N") from None
-    if device.type == "cuda":
-        if not torch.cuda.is_available():
-            raise SparseseqError(f"device {spec!r} asked for, but no CUDA GPU is available: "
-                                 f"use --device cpu or auto")
-        if device.index is not None and device.index >= torch.cuda.device_count():
-            raise SparseseqError(f"device {spec!r} does not exist: this machine has "
-                                 f"{torch.cuda.device_count()} CUDA device(s)")
-    elif device.type != "cpu":
-        raise SparseseqError(f"device type {device.type!r} is not supported: use auto, cpu or cuda")
-    return device
 
 
 def _rank_device(spec: str, local_rank: int) -> torch.device:

@@ -21,16 +21,13 @@ import torch.nn.functional as F
 
 from sparseseq_cli.config import LMConfig
 from sparseseq_cli.errors import SparseseqError
+from sparseseq_cli.models.evaluation import chunk_starts, perplexity, stream_nll
 from sparseseq_cli.models.language_model import Hidden, LanguageModel
 from sparseseq_cli.progress import Progress
 from sparseseq_cli.training.averaging import ParameterAverage
 from sparseseq_cli.training.distributed import World
+from sparseseq_cli.training.divergence import NonFiniteWatch
 from sparseseq_cli.training.state import Clock, LMState, StopRequest
-
-
-def perplexity(loss: float) -> float:
-    """exp(loss), infinite where exp would overflow a float."""
-    return math.exp(loss) if loss < 700 else math.inf
 
 
 @dataclass
@@ -61,6 +58,7 @@ class EpochStats:
     tokens: int
     seconds: float
     cursor: Optional[dict] = None    # set when interrupted: where to continue
+    diverged_batch: Optional[int] = None   # set when the loss stopped being finite
 
 
 # ---- one epoch ------------------------------------------------------------------------------
@@ -92,10 +90,14 @@ def train_epoch(s: Session, data: torch.Tensor, epoch: int, cursor: Optional[dic
         loss_sum, correct = cursor["loss_sum"].to(device), cursor["correct"].to(device)
     interval_loss = torch.zeros((), device=device)
     interval_batches, interval_start, start = 0, time.perf_counter(), time.perf_counter()
+    watch = NonFiniteWatch(device, world, start=batch)
 
     def where() -> dict:
         return {"i": i, "batch": batch, "tokens": tokens, "seconds": seconds + time.perf_counter() - start,
                 "hidden": _detach(hidden), "loss_sum": loss_sum, "correct": correct}
+
+    def diverged(bad: int) -> EpochStats:
+        return EpochStats(math.nan, None, tokens, seconds + time.perf_counter() - start, diverged_batch=bad)
 
     with s.progress.bar(f"epoch {epoch}", total) as bar:
         bar.advance(batch)
@@ -120,6 +122,7 @@ def train_epoch(s: Session, data: torch.Tensor, epoch: int, cursor: Optional[dic
                 loss = loss + t.beta * (out.raw_last[1:] - out.raw_last[:-1]).pow(2).mean()
             if count_correct:  # before the update, as the original counted
                 correct += (out.log_probs.argmax(dim=-1) == y).sum()
+            watch.note(batch, loss)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             if t.clip > 0:
@@ -137,6 +140,9 @@ def train_epoch(s: Session, data: torch.Tensor, epoch: int, cursor: Optional[dic
             batch += 1
             i += seq_len
             bar.advance()
+            bad = watch.first_bad(batch)
+            if bad is not None:
+                return diverged(bad)
             if batch % t.log_interval == 0:
                 # the only sync: per interval (ranks' means over equal shares: their mean)
                 cur = world.sum(interval_loss).item() / world.size / interval_batches
@@ -145,6 +151,9 @@ def train_epoch(s: Session, data: torch.Tensor, epoch: int, cursor: Optional[dic
                                   f"| ms/batch {ms:5.2f} | loss {cur:5.2f} | ppl {perplexity(cur):8.2f}")
                 interval_loss.zero_()
                 interval_batches, interval_start = 0, time.perf_counter()
+        bad = watch.first_bad(batch, end=True)
+        if bad is not None:
+            return diverged(bad)
     loss_total, correct_total, tokens = world.sum(torch.stack(
         [loss_sum.double(), correct.double(), loss_sum.new_tensor(tokens, dtype=torch.float64)])).tolist()
     tokens = int(tokens)
@@ -154,29 +163,14 @@ def train_epoch(s: Session, data: torch.Tensor, epoch: int, cursor: Optional[dic
     return EpochStats(loss_total / tokens, accuracy, tokens, seconds + time.perf_counter() - start)
 
 
-@torch.no_grad()
 def evaluate(model: LanguageModel, data: torch.Tensor, bptt: int, *,
              max_batches: Optional[int] = None, progress: Optional[Progress] = None,
              description: str = "eval", world: World = World()) -> tuple[float, int]:
-    """Mean NLL per predicted token over ``data`` (rows, B), in chunks of ``bptt`` rows;
-    under torchrun ``data`` is the rank's share of the columns (maybe none) and the losses
-    are summed over the ranks."""
-    model.eval()
-    hidden = model.init_hidden(data.size(1))
-    total = torch.zeros((), dtype=torch.float64, device=data.device)
-    count = 0
-    starts = range(0, len(data) - 1, bptt) if data.size(1) else range(0)
-    if max_batches is not None:
-        starts = starts[:max_batches]
-    with (progress.bar(description, len(starts)) if progress else nullcontext()) as bar:
-        for i in starts:
-            rows = min(bptt, len(data) - 1 - i)
-            out = model(data[i:i + rows], hidden)
-            hidden = out.hidden
-            y = data[i + 1:i + 1 + rows].reshape(-1)
-            total += F.nll_loss(out.log_probs, y, reduction="sum")
-            count += y.numel()
-            if bar is not None:
-                bar.advance()
-    total, count = world.sum(torch.stack([total, total.new_tensor(count)])).tolist()
+    """Mean NLL per predicted token over ``data`` (rows, B), in chunks of ``bptt`` rows
+    (``models/evaluation.py``, the pass ``score`` shares); under torchrun ``data`` is the
+    rank's share of the columns (maybe none) and the losses are summed over the ranks."""
+    chunks = len(chunk_starts(data, bptt, max_batches))
+    with (progress.bar(description, chunks) if progress else nullcontext()) as bar:
+        result = stream_nll(model, data, bptt, max_batches=max_batches, bar=bar)
+    total, count = world.sum(torch.stack([result.total, result.total.new_tensor(result.count)])).tolist()
     return total / count, int(count)

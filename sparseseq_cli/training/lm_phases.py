@@ -14,6 +14,7 @@ numbers summed over the ranks, so every rank decides alike, and rank 0 writes th
 """
 from __future__ import annotations
 
+import math
 from contextlib import nullcontext
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Optional
@@ -29,6 +30,7 @@ from sparseseq_cli.progress import Progress
 from sparseseq_cli.run_folder import CONFIG, FINETUNE, TRAIN, RunFolder
 from sparseseq_cli.tasks import Phase
 from sparseseq_cli.training.averaging import ParameterAverage
+from sparseseq_cli.training.divergence import stop_diverged
 from sparseseq_cli.training.distributed import World
 from sparseseq_cli.training.lm_checkpoints import restore, save_last
 from sparseseq_cli.training.lm_loop import EpochStats, Session, evaluate, perplexity, train_epoch
@@ -39,9 +41,22 @@ from sparseseq_cli.training.state import StopRequest, TrainingInterrupted, model
 RULE = "-" * 89
 
 
+def _diverge(run: RunFolder, s: Session, phase: Phase, device: torch.device, epoch: int,
+             batch: Optional[int], where: str) -> None:
+    """Record the divergence in results.json and stop with one line (the last good
+    checkpoints stay as they were)."""
+    st = s.state
+    stop_diverged(run, results_record(
+        phase=phase, cfg=s.cfg, params=s.model.param_counts(), metrics={"best_epoch": st.best_epoch},
+        epochs=st.epoch, wall_time_s=s.clock.elapsed(), train_tokens=st.train_tokens, train_s=st.train_s,
+        device=device, diverged={"epoch": epoch, "batch": batch, "where": where, "lr": s.cfg.train.lr}))
+
+
 def _epoch_or_interrupt(run: RunFolder, s: Session, phase: Phase, vocab: list[str], data: torch.Tensor,
                         epoch: int, cursor: Optional[dict], count_correct: bool = False) -> EpochStats:
     stats = train_epoch(s, data, epoch, cursor, count_correct)
+    if stats.diverged_batch is not None:
+        _diverge(run, s, phase, data.device, epoch, stats.diverged_batch, "training")
     if stats.cursor is not None:
         save_last(run, s, phase, vocab, stats.cursor)
         s.progress.line(RULE)
@@ -62,6 +77,8 @@ def _validate_epoch(run: RunFolder, s: Session, phase: Phase, vocab: list[str], 
     with s.average.swapped_in() if averaged else nullcontext():
         val_loss, _ = evaluate(s.model, valid_data, t.bptt, max_batches=t.max_batches,
                                progress=progress, description="valid", world=s.world)
+        if not math.isfinite(perplexity(val_loss)):
+            _diverge(run, s, phase, valid_data.device, epoch, None, "validation")
         progress.line(RULE)
         progress.line(f"| end of epoch {epoch:3d} | time: {stats.seconds:5.2f}s | valid loss {val_loss:5.2f} | "
                       f"valid ppl {perplexity(val_loss):8.2f}")
@@ -139,32 +156,33 @@ def train_lm(cfg: LMConfig, path: Path, *, device: torch.device, resume: bool = 
     run, s, vocab, columns, cursor = start_new_model(
         cfg, path, ("train", "valid", "test"), device=device, resume=resume, force=force, quiet=quiet,
         world=world)
-    progress, t = s.progress, cfg.train
-    train_data = world.shard_columns(columns["train"]).to(device)
-    valid_data = world.split_columns(columns["valid"]).to(device)
-    test_data = columns["test"].to(device)
-    st = s.state
-    with StopRequest() as s.stop:
-        while not st.stopped and st.epoch < t.epochs:
-            epoch = st.epoch + 1
-            stats = _epoch_or_interrupt(run, s, phase, vocab, train_data, epoch, cursor)
-            cursor = None
-            averaged = s.average is not None
-            val_loss = _validate_epoch(run, s, phase, vocab, valid_data, epoch, stats)
-            if averaged:
-                st.asgd_worse = 0 if val_loss <= st.asgd_prev_loss else st.asgd_worse + 1
-                st.asgd_prev_loss = val_loss
-                if st.asgd_worse >= t.asgd_patience:
-                    progress.line(f"breaking out of ASGD loop: validation worse for {t.asgd_patience} "
-                                  f"epochs in a row")
-                    st.stopped = True
-            else:
-                if len(st.history) > t.nonmono and val_loss > min(_before_last(st.history, t.nonmono)):
-                    progress.line("Switching to ASGD")
-                    s.average = ParameterAverage(s.model.parameters())
-                st.history.append(val_loss)
-            _end_validated_epoch(run, s, phase, vocab, epoch, stats, val_loss, averaged)
-    return _finish_validated(run, s, phase, device, test_data)
+    with run:   # the folder stays locked until the phase ends
+        progress, t = s.progress, cfg.train
+        train_data = world.shard_columns(columns["train"]).to(device)
+        valid_data = world.split_columns(columns["valid"]).to(device)
+        test_data = columns["test"].to(device)
+        st = s.state
+        with StopRequest() as s.stop:
+            while not st.stopped and st.epoch < t.epochs:
+                epoch = st.epoch + 1
+                stats = _epoch_or_interrupt(run, s, phase, vocab, train_data, epoch, cursor)
+                cursor = None
+                averaged = s.average is not None
+                val_loss = _validate_epoch(run, s, phase, vocab, valid_data, epoch, stats)
+                if averaged:
+                    st.asgd_worse = 0 if val_loss <= st.asgd_prev_loss else st.asgd_worse + 1
+                    st.asgd_prev_loss = val_loss
+                    if st.asgd_worse >= t.asgd_patience:
+                        progress.line(f"breaking out of ASGD loop: validation worse for {t.asgd_patience} "
+                                      f"epochs in a row")
+                        st.stopped = True
+                else:
+                    if len(st.history) > t.nonmono and val_loss > min(_before_last(st.history, t.nonmono)):
+                        progress.line("Switching to ASGD")
+                        s.average = ParameterAverage(s.model.parameters())
+                    st.history.append(val_loss)
+                _end_validated_epoch(run, s, phase, vocab, epoch, stats, val_loss, averaged)
+        return _finish_validated(run, s, phase, device, test_data)
 
 
 # ---- finetune-lm ---------------------------------------------------------------------------------
@@ -190,45 +208,46 @@ def finetune_lm(path: Path, *, device: torch.device, overrides: Iterable[str] = 
     best, cfg = world.on_main(trained_model)
     world.check_columns(cfg.train.batch_size)
     run = open_phase(cfg, path, resume=resume, force=force, world=world, files=FINETUNE)
-    progress = Progress(quiet=quiet or not world.is_main, log=run.log)
-    t = cfg.train
-    torch.manual_seed(t.seed)
-    vocab = list(best["vocab"])
-    corpus = load_lm_corpus(cfg.data.path, vocab=Vocabulary(vocab), corpus_seed=cfg.data.corpus_seed)
-    model = LanguageModel.from_config(cfg.model, len(vocab))
-    model.load_state_dict(best["model"])
-    s = new_session(cfg, model.to(device), progress, world)
-    train_data = world.shard_columns(batchify(corpus.splits["train"], t.batch_size)).to(device)
-    valid_data = world.split_columns(batchify(corpus.splits["valid"], t.eval_batch_size)).to(device)
-    test_data = batchify(corpus.splits["test"], t.test_batch_size).to(device)
-    cursor = None
-    if run.resuming and world.on_main(lambda: run.has(FINETUNE.last)):
-        cursor = restore(run, s)
-        progress.line(f"resuming finetuning of {path} after epoch {s.state.epoch}")
-    else:
-        progress.line(f"finetuning {path / TRAIN.best} (epoch {best['epoch']}) into {FINETUNE.best}")
-        s.state.best_val_loss, _ = evaluate(s.model, valid_data, t.bptt, max_batches=t.max_batches,
-                                            progress=progress, description="valid", world=world)
-        progress.line(f"| start | valid loss {s.state.best_val_loss:5.2f} | "
-                      f"valid ppl {perplexity(s.state.best_val_loss):8.2f}")
-        run.save(FINETUNE.best, {**model_record(phase, cfg, vocab, s.model), "epoch": 0,
-                                 "val_loss": s.state.best_val_loss})
-        s.average = ParameterAverage(s.model.parameters())
-    st = s.state
-    with StopRequest() as s.stop:
-        while not st.stopped and st.epoch < t.epochs:
-            epoch = st.epoch + 1
-            stats = _epoch_or_interrupt(run, s, phase, vocab, train_data, epoch, cursor)
-            cursor = None
-            val_loss = _validate_epoch(run, s, phase, vocab, valid_data, epoch, stats)
-            if len(st.history) > max(t.finetune_min_epochs, t.nonmono) and \
-                    val_loss > min(_before_last(st.history, t.nonmono)):
-                progress.line("Done!")
-                st.stopped = True
-            else:
-                st.history.append(val_loss)
-            _end_validated_epoch(run, s, phase, vocab, epoch, stats, val_loss, s.average is not None)
-    return _finish_validated(run, s, phase, device, test_data)
+    with run:
+        progress = Progress(quiet=quiet or not world.is_main, log=run.log)
+        t = cfg.train
+        torch.manual_seed(t.seed)
+        vocab = list(best["vocab"])
+        corpus = load_lm_corpus(cfg.data.path, vocab=Vocabulary(vocab), corpus_seed=cfg.data.corpus_seed)
+        model = LanguageModel.from_config(cfg.model, len(vocab))
+        model.load_state_dict(best["model"])
+        s = new_session(cfg, model.to(device), progress, world)
+        train_data = world.shard_columns(batchify(corpus.splits["train"], t.batch_size)).to(device)
+        valid_data = world.split_columns(batchify(corpus.splits["valid"], t.eval_batch_size)).to(device)
+        test_data = batchify(corpus.splits["test"], t.test_batch_size).to(device)
+        cursor = None
+        if run.resuming and world.on_main(lambda: run.has(FINETUNE.last)):
+            cursor = restore(run, s)
+            progress.line(f"resuming finetuning of {path} after epoch {s.state.epoch}")
+        else:
+            progress.line(f"finetuning {path / TRAIN.best} (epoch {best['epoch']}) into {FINETUNE.best}")
+            s.state.best_val_loss, _ = evaluate(s.model, valid_data, t.bptt, max_batches=t.max_batches,
+                                                progress=progress, description="valid", world=world)
+            progress.line(f"| start | valid loss {s.state.best_val_loss:5.2f} | "
+                          f"valid ppl {perplexity(s.state.best_val_loss):8.2f}")
+            run.save(FINETUNE.best, {**model_record(phase, cfg, vocab, s.model), "epoch": 0,
+                                     "val_loss": s.state.best_val_loss})
+            s.average = ParameterAverage(s.model.parameters())
+        st = s.state
+        with StopRequest() as s.stop:
+            while not st.stopped and st.epoch < t.epochs:
+                epoch = st.epoch + 1
+                stats = _epoch_or_interrupt(run, s, phase, vocab, train_data, epoch, cursor)
+                cursor = None
+                val_loss = _validate_epoch(run, s, phase, vocab, valid_data, epoch, stats)
+                if len(st.history) > max(t.finetune_min_epochs, t.nonmono) and \
+                        val_loss > min(_before_last(st.history, t.nonmono)):
+                    progress.line("Done!")
+                    st.stopped = True
+                else:
+                    st.history.append(val_loss)
+                _end_validated_epoch(run, s, phase, vocab, epoch, stats, val_loss, s.average is not None)
+        return _finish_validated(run, s, phase, device, test_data)
 
 
 # ---- overfit ("learning to recite") ----------------------------------------------------------------
@@ -238,30 +257,31 @@ def overfit(cfg: LMConfig, path: Path, *, device: torch.device, resume: bool = F
     phase = Phase.OVERFIT
     run, s, vocab, columns, cursor = start_new_model(
         cfg, path, ("train",), device=device, resume=resume, force=force, quiet=quiet, world=world)
-    progress, t = s.progress, cfg.train
-    train_data = world.shard_columns(columns["train"]).to(device)
-    st = s.state
-    with StopRequest() as s.stop:
-        while not st.stopped and st.epoch < t.epochs:
-            epoch = st.epoch + 1
-            stats = _epoch_or_interrupt(run, s, phase, vocab, train_data, epoch, cursor, count_correct=True)
-            cursor = None
-            correct = round(stats.accuracy * stats.tokens)
-            progress.line(f"Epoch {epoch}  -   {correct}/{stats.tokens} train items correctly predicted;  "
-                          f"accuracy {stats.accuracy:.3f} | train ppl {perplexity(stats.loss):8.2f}")
-            if stats.loss < st.best_val_loss:
-                run.save(TRAIN.best, {**model_record(phase, cfg, vocab, s.model), "epoch": epoch,
-                                      "train_loss": stats.loss})
-                st.best_val_loss, st.best_epoch = stats.loss, epoch
-            if 1 - stats.accuracy < t.memorize_eps:
-                progress.line(f"memorized the training data after {epoch} epochs")
-                st.memorized_epoch, st.stopped = epoch, True
-            st.epoch = epoch
-            st.last = {"train_loss": stats.loss, "train_acc": stats.accuracy}
-            run.append_metrics({"epoch": epoch, "elapsed_s": round(s.clock.elapsed(), 3),
-                                "train_loss": stats.loss, "train_ppl": perplexity(stats.loss),
-                                "train_acc": stats.accuracy, "lr": s.lr()})
-            save_last(run, s, phase, vocab)
-    return _results(run, s, phase, device, {
-        "train_ppl": perplexity(st.last["train_loss"]) if st.last else None,
-        "train_acc": st.last.get("train_acc"), "epochs_to_memorize": st.memorized_epoch})
+    with run:
+        progress, t = s.progress, cfg.train
+        train_data = world.shard_columns(columns["train"]).to(device)
+        st = s.state
+        with StopRequest() as s.stop:
+            while not st.stopped and st.epoch < t.epochs:
+                epoch = st.epoch + 1
+                stats = _epoch_or_interrupt(run, s, phase, vocab, train_data, epoch, cursor, count_correct=True)
+                cursor = None
+                correct = round(stats.accuracy * stats.tokens)
+                progress.line(f"Epoch {epoch}  -   {correct}/{stats.tokens} train items correctly predicted;  "
+                              f"accuracy {stats.accuracy:.3f} | train ppl {perplexity(stats.loss):8.2f}")
+                if stats.loss < st.best_val_loss:
+                    run.save(TRAIN.best, {**model_record(phase, cfg, vocab, s.model), "epoch": epoch,
+                                          "train_loss": stats.loss})
+                    st.best_val_loss, st.best_epoch = stats.loss, epoch
+                if 1 - stats.accuracy < t.memorize_eps:
+                    progress.line(f"memorized the training data after {epoch} epochs")
+                    st.memorized_epoch, st.stopped = epoch, True
+                st.epoch = epoch
+                st.last = {"train_loss": stats.loss, "train_acc": stats.accuracy}
+                run.append_metrics({"epoch": epoch, "elapsed_s": round(s.clock.elapsed(), 3),
+                                    "train_loss": stats.loss, "train_ppl": perplexity(stats.loss),
+                                    "train_acc": stats.accuracy, "lr": s.lr()})
+                save_last(run, s, phase, vocab)
+        return _results(run, s, phase, device, {
+            "train_ppl": perplexity(st.last["train_loss"]) if st.last else None,
+            "train_acc": st.last.get("train_acc"), "epochs_to_memorize": st.memorized_epoch})

@@ -18,7 +18,7 @@ from sparseseq_cli.run_folder import RunFolder
 from sparseseq_cli.training.distributed import World
 from sparseseq_cli.training.lm_checkpoints import restore
 from sparseseq_cli.training.lm_loop import Session
-from sparseseq_cli.training.start import open_phase
+from sparseseq_cli.training.start import open_phase, released_on_error
 
 
 def read_corpus(cfg: LMConfig, splits: tuple[str, ...]) -> tuple[LMCorpus, dict[str, torch.Tensor]]:
@@ -85,15 +85,16 @@ def start_new_model(cfg: LMConfig, path: Path, splits: tuple[str, ...], *, devic
     world.check_columns(cfg.train.batch_size)   # before the run folder is made
     run = open_phase(cfg, path, resume=resume, force=force, world=world,
                      check=_check_vocabulary(cfg, corpus))
-    progress = Progress(quiet=quiet or not world.is_main, log=run.log)
-    torch.manual_seed(cfg.train.seed)
-    run.write_vocab(corpus.vocab.words)
-    s = new_session(cfg, LanguageModel.from_config(cfg.model, len(corpus.vocab.words)).to(device),
-                    progress, world)
-    cursor = None
-    if run.resuming and world.on_main(lambda: run.has(run.files.last)):
-        cursor = restore(run, s)
-        progress.line(f"resuming {run.path} after epoch {s.state.epoch}" + (" (mid-epoch)" if cursor else ""))
-    else:
-        _describe(s, corpus, device)
+    with released_on_error(run):
+        progress = Progress(quiet=quiet or not world.is_main, log=run.log)
+        torch.manual_seed(cfg.train.seed)
+        run.write_vocab(corpus.vocab.words)
+        s = new_session(cfg, LanguageModel.from_config(cfg.model, len(corpus.vocab.words)).to(device),
+                        progress, world)
+        cursor = None
+        if run.resuming and world.on_main(lambda: run.has(run.files.last)):
+            cursor = restore(run, s)
+            progress.line(f"resuming {run.path} after epoch {s.state.epoch}" + (" (mid-epoch)" if cursor else ""))
+        else:
+            _describe(s, corpus, device)
     return run, s, corpus.vocab.words, columns, cursor

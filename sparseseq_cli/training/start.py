@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import platform
 import subprocess
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Iterator, Optional
 
 import torch
 
@@ -67,17 +68,29 @@ def open_phase(cfg: Config, path: Path, *, resume: bool, force: bool, world: Wor
     new training run; the other ranks get a copy of the run that leaves writing to it."""
     def open_run() -> RunFolder:
         run = RunFolder.open(path, resume=resume, force=force, files=files)
-        if run.resuming:
-            check_resumable(saved_config(run), cfg, run.path)
-        elif files is TRAIN:
-            run.write_config(dump_config(cfg))
-        if check is not None:
-            check(run)
+        with released_on_error(run):
+            if run.resuming:
+                check_resumable(saved_config(run), cfg, run.path)
+            elif files is TRAIN:
+                run.write_config(dump_config(cfg))
+            if check is not None:
+                check(run)
         return run
 
     run = world.on_main(open_run)
     run.writer = world.is_main
     return run
+
+
+@contextmanager
+def released_on_error(run: RunFolder) -> Iterator[None]:
+    """Let go of the run folder's lock when starting the phase fails (a bad resume, a model
+    too large for memory), so the corrected rerun can take it at once."""
+    try:
+        yield
+    except BaseException:
+        run.release()
+        raise
 
 
 # ---- results.json ------------------------------------------------------------------------
@@ -101,9 +114,11 @@ def env_info(device: torch.device) -> dict[str, Any]:
 
 def results_record(*, phase: Phase, cfg: Config, params: dict[str, int], metrics: dict[str, Any],
                    epochs: int, wall_time_s: float, train_tokens: int, train_s: float,
-                   device: torch.device) -> dict[str, Any]:
-    """The results.json schema shared by every phase."""
-    return {"task": phase.task.value, "phase": phase.value, "preset": cfg.preset, "seed": cfg.train.seed,
+                   device: torch.device, diverged: Optional[dict[str, Any]] = None) -> dict[str, Any]:
+    """The results.json schema shared by every phase; ``diverged`` (epoch, batch, where)
+    marks a run stopped because its loss was no longer finite."""
+    status = {"status": "finished"} if diverged is None else {"status": "diverged", "diverged": diverged}
+    return {"task": phase.task.value, "phase": phase.value, **status, "preset": cfg.preset, "seed": cfg.train.seed,
             "config": config_to_dict(cfg), "params": params, "metrics": metrics,
             "epochs": epochs, "wall_time_s": round(wall_time_s, 3),
             "tokens_per_s": round(train_tokens / train_s, 1) if train_s > 0 else None,

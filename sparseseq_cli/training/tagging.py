@@ -10,7 +10,6 @@ with model, optimizer, random generators and the best-so-far intact.
 from __future__ import annotations
 
 import time
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Optional
 
@@ -20,11 +19,12 @@ from sparseseq_cli.config import POSConfig
 from sparseseq_cli.corpora.conll import check_tags, load_tagged_corpus
 from sparseseq_cli.corpora.tag_batches import build_vocabulary, encode, eval_batches, none_tag_id, train_batches
 from sparseseq_cli.corpora.vocab import Vocabulary
-from sparseseq_cli.models.tagger import Tagger
+from sparseseq_cli.models.tagger import Tagger, one_cpu_thread
 from sparseseq_cli.progress import Progress
 from sparseseq_cli.run_folder import TRAIN, RunFolder
 from sparseseq_cli.tasks import Phase
 from sparseseq_cli.training.distributed import World
+from sparseseq_cli.training.divergence import stop_diverged
 from sparseseq_cli.training.start import open_phase, results_record
 from sparseseq_cli.training.state import (Clock, StopRequest, TaggerState, TrainingInterrupted, model_record,
                                           restore_state)
@@ -60,19 +60,6 @@ def _final_metrics(model: Tagger, run: RunFolder, eval_sets: dict, device: torch
             **test_figures("_at_best")}
 
 
-@contextmanager
-def _one_cpu_thread(device: torch.device):
-    """The tagger's matrices are tiny (e.g. 20 x 40): on CPU, more threads only add OpenMP
-    barriers, and on a busy machine those make an epoch 30x slower (3 s vs 95 s measured)."""
-    threads = torch.get_num_threads()
-    if device.type == "cpu":
-        torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(threads)
-
-
 def _describe(progress: Progress, cfg: POSConfig, device: torch.device, vocab: Vocabulary,
               tags: tuple[str, ...], splits: dict, params: dict[str, int], world: World) -> None:
     progress.line(f"| train-pos {cfg.preset or ''} seed {cfg.train.seed} on {device} | vocabulary "
@@ -92,83 +79,95 @@ def train_pos(cfg: POSConfig, path: Path, *, device: torch.device, resume: bool 
               force: bool = False, quiet: bool = False, world: World = World()) -> dict[str, Any]:
     """Train (or resume) a tagger in the run folder ``path``; returns the results.json record.
     Under torchrun ``world`` is this rank's place (see :func:`data_parallel`)."""
-    with _one_cpu_thread(device):
+    with one_cpu_thread(device):
         return _train_pos(cfg, path, device=device, resume=resume, force=force, quiet=quiet, world=world)
 
 
 def _train_pos(cfg: POSConfig, path: Path, *, device: torch.device, resume: bool, force: bool,
                quiet: bool, world: World) -> dict[str, Any]:
     run = open_phase(cfg, path, resume=resume, force=force, world=world)
-    progress = Progress(quiet=quiet or not world.is_main, log=run.log)
-    saved = world.on_main(lambda: run.load(TRAIN.last) if run.has(TRAIN.last) else None) \
-        if run.resuming else None
-    vocab, tags, splits = _prepare(cfg, saved)
-    none_id = none_tag_id(tags)
+    with run:   # the folder stays locked until the phase ends
+        progress = Progress(quiet=quiet or not world.is_main, log=run.log)
+        saved = world.on_main(lambda: run.load(TRAIN.last) if run.has(TRAIN.last) else None) \
+            if run.resuming else None
+        vocab, tags, splits = _prepare(cfg, saved)
+        none_id = none_tag_id(tags)
 
-    torch.manual_seed(cfg.train.seed)
-    model = Tagger.from_config(cfg.model, len(vocab), len(tags)).to(device)
-    world.broadcast_parameters(model)
-    world.seed_dropout(cfg.train.seed)
-    optimizer = make_optimizer(cfg, model)
-    batching = torch.Generator().manual_seed(cfg.train.seed)
-    state = TaggerState()
-    params = model.param_counts()
-    if saved is not None:
-        model.load_state_dict(saved["model"])
-        optimizer.load_state_dict(saved["optimizer"])
-        batching.set_state(saved["batching"])
-        world.restore_rng(saved, cfg.train.seed)
-        state = restore_state(TaggerState, saved["state"], str(run.path / TRAIN.last))
-        run.trim_metrics(state.epoch)
-        progress.line(f"| resuming {run.path} after epoch {state.epoch}")
-    else:
-        run.write_vocab(vocab.words)
-        _describe(progress, cfg, device, vocab, tags, splits, params, world)
-    clock = Clock(state.elapsed_s)
+        torch.manual_seed(cfg.train.seed)
+        model = Tagger.from_config(cfg.model, len(vocab), len(tags)).to(device)
+        world.broadcast_parameters(model)
+        world.seed_dropout(cfg.train.seed)
+        optimizer = make_optimizer(cfg, model)
+        batching = torch.Generator().manual_seed(cfg.train.seed)
+        state = TaggerState()
+        params = model.param_counts()
+        if saved is not None:
+            model.load_state_dict(saved["model"])
+            optimizer.load_state_dict(saved["optimizer"])
+            batching.set_state(saved["batching"])
+            world.restore_rng(saved, cfg.train.seed)
+            state = restore_state(TaggerState, saved["state"], str(run.path / TRAIN.last))
+            run.trim_metrics(state.epoch)
+            progress.line(f"| resuming {run.path} after epoch {state.epoch}")
+        else:
+            run.write_vocab(vocab.words)
+            _describe(progress, cfg, device, vocab, tags, splits, params, world)
+        clock = Clock(state.elapsed_s)
 
-    eval_sets = {name: eval_batches(split, cfg.train.eval_batch_size) for name, split in splits.items()
-                 if name != "train"}
-    last_dev = None
-    with StopRequest() as stop:
-        for epoch in range(state.epoch + 1, cfg.train.epochs + 1):
-            start = time.perf_counter()
-            batches = train_batches(splits["train"], cfg.train.batch_size, batching)
-            batches = batches[:cfg.train.max_batches] if cfg.train.max_batches else batches
-            with progress.bar(f"epoch {epoch}", len(batches)) as bar:
-                loss = train_epoch(model, optimizer, batches, device, bar, stop, world)
-            if loss is None:
-                progress.line(f"| stopped during epoch {epoch}")
-                raise TrainingInterrupted(f"stopped during epoch {epoch}: `sparseseq train-pos "
-                                          f"--resume --save {run.path}` continues after epoch {state.epoch}")
-            train_s = time.perf_counter() - start
+        def diverge(epoch: int, batch: int) -> None:
+            record = results_record(phase=PHASE, cfg=cfg, params=params, metrics={"best_epoch": state.best_epoch},
+                                    epochs=state.epoch, wall_time_s=clock.elapsed(),
+                                    train_tokens=state.train_tokens, train_s=state.train_s, device=device,
+                                    diverged={"epoch": epoch, "batch": batch, "where": "training",
+                                              "lr": cfg.train.lr})
+            stop_diverged(run, record)
+
+        eval_sets = {name: eval_batches(split, cfg.train.eval_batch_size) for name, split in splits.items()
+                     if name != "train"}
+        last_dev = None
+        with StopRequest() as stop:
+            for epoch in range(state.epoch + 1, cfg.train.epochs + 1):
+                start = time.perf_counter()
+                batches = train_batches(splits["train"], cfg.train.batch_size, batching)
+                batches = batches[:cfg.train.max_batches] if cfg.train.max_batches else batches
+                with progress.bar(f"epoch {epoch}", len(batches)) as bar:
+                    result = train_epoch(model, optimizer, batches, device, bar, stop, world)
+                if result.stopped:
+                    progress.line(f"| stopped during epoch {epoch}")
+                    raise TrainingInterrupted(f"stopped during epoch {epoch}: `sparseseq train-pos "
+                                              f"--resume --save {run.path}` continues after epoch {state.epoch}")
+                if result.diverged_batch is not None:
+                    diverge(epoch, result.diverged_batch)
+                loss = result.loss
+                train_s = time.perf_counter() - start
+                last_dev = evaluate(model, eval_sets["valid"], device, none_id, world)
+                state.epoch, state.train_s = epoch, state.train_s + train_s
+                state.train_tokens += sum(b.tokens for b in batches)
+                if last_dev.acc > state.best_dev_acc:
+                    state.best_epoch, state.best_dev_acc = epoch, last_dev.acc
+                    run.save(TRAIN.best, {**model_record(PHASE, cfg, vocab.words, model, tags), "epoch": epoch})
+                # the metrics line first, then the last checkpoint: a kill between the two makes the
+                # resumed run repeat this epoch (and trim its line), never lose it
+                run.append_metrics({"epoch": epoch, "elapsed_s": round(clock.elapsed(), 3),
+                                    "train_s": round(train_s, 3), "train_loss": loss,
+                                    "dev_acc": last_dev.acc, "dev_acc_no_none": last_dev.acc_no_none})
+                state.elapsed_s = clock.elapsed()
+                run.save(TRAIN.last, {**model_record(PHASE, cfg, vocab.words, model, tags),
+                                      "optimizer": optimizer.state_dict(), "state": state.as_dict(),
+                                      **world.rng_record(), "batching": batching.get_state()})
+                progress.line(f"| epoch {epoch:3d} | time {train_s:6.2f}s train, "
+                              f"{time.perf_counter() - start - train_s:5.2f}s dev | train loss {loss:6.4f} | "
+                              f"dev acc {last_dev.acc:.4f} | without -NONE- {last_dev.acc_no_none:.4f}")
+
+        if last_dev is None:   # resumed after the last epoch had finished: the final evaluations remain
             last_dev = evaluate(model, eval_sets["valid"], device, none_id, world)
-            state.epoch, state.train_s = epoch, state.train_s + train_s
-            state.train_tokens += sum(b.tokens for b in batches)
-            if last_dev.acc > state.best_dev_acc:
-                state.best_epoch, state.best_dev_acc = epoch, last_dev.acc
-                run.save(TRAIN.best, {**model_record(PHASE, cfg, vocab.words, model, tags), "epoch": epoch})
-            # the metrics line first, then the last checkpoint: a kill between the two makes the
-            # resumed run repeat this epoch (and trim its line), never lose it
-            run.append_metrics({"epoch": epoch, "elapsed_s": round(clock.elapsed(), 3),
-                                "train_s": round(train_s, 3), "train_loss": loss,
-                                "dev_acc": last_dev.acc, "dev_acc_no_none": last_dev.acc_no_none})
-            state.elapsed_s = clock.elapsed()
-            run.save(TRAIN.last, {**model_record(PHASE, cfg, vocab.words, model, tags),
-                                  "optimizer": optimizer.state_dict(), "state": state.as_dict(),
-                                  **world.rng_record(), "batching": batching.get_state()})
-            progress.line(f"| epoch {epoch:3d} | time {train_s:6.2f}s train, "
-                          f"{time.perf_counter() - start - train_s:5.2f}s dev | train loss {loss:6.4f} | "
-                          f"dev acc {last_dev.acc:.4f} | without -NONE- {last_dev.acc_no_none:.4f}")
-
-    if last_dev is None:   # resumed after the last epoch had finished: the final evaluations remain
-        last_dev = evaluate(model, eval_sets["valid"], device, none_id, world)
-    metrics = _final_metrics(model, run, eval_sets, device, none_id, last_dev, state, world)
-    results = results_record(phase=PHASE, cfg=cfg, params=params, metrics=metrics, epochs=state.epoch,
-                             wall_time_s=clock.elapsed(), train_tokens=state.train_tokens,
-                             train_s=state.train_s, device=device)
-    run.write_results(results)
-    line = f"| end of training | dev acc {last_dev.acc:.4f}"
-    if metrics["test_acc"] is not None:
-        line += f" | test acc {metrics['test_acc']:.4f} (without -NONE- {metrics['test_acc_no_none']:.4f})"
-    progress.line(line + f" | best dev acc {state.best_dev_acc:.4f} at epoch {state.best_epoch}")
-    return results
+        metrics = _final_metrics(model, run, eval_sets, device, none_id, last_dev, state, world)
+        results = results_record(phase=PHASE, cfg=cfg, params=params, metrics=metrics, epochs=state.epoch,
+                                 wall_time_s=clock.elapsed(), train_tokens=state.train_tokens,
+                                 train_s=state.train_s, device=device)
+        run.write_results(results)
+        line = f"| end of training | dev acc {last_dev.acc:.4f}"
+        if metrics["test_acc"] is not None:
+            line += f" | test acc {metrics['test_acc']:.4f} (without -NONE- {metrics['test_acc_no_none']:.4f})"
+        progress.line(line + f" | best dev acc {state.best_dev_acc:.4f} at epoch {state.best_epoch}")
+        return results

@@ -8,6 +8,7 @@ and add up the counts, which gives exactly the single-process accuracies.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Optional
 
@@ -16,8 +17,10 @@ import torch.nn.functional as F
 
 from sparseseq_cli.config import OptimizerName, POSConfig
 from sparseseq_cli.corpora.tag_batches import Batch
+from sparseseq_cli.models.evaluation import Accuracy, batch_hits
 from sparseseq_cli.models.tagger import Tagger, real_tokens
 from sparseseq_cli.training.distributed import World
+from sparseseq_cli.training.divergence import NonFiniteWatch
 from sparseseq_cli.training.state import StopRequest
 
 
@@ -46,19 +49,27 @@ def _share(batch: Batch, world: World) -> Optional[Batch]:
     return Batch(batch.ids[:steps, columns], batch.tags[:steps, columns], lengths)
 
 
+@dataclass(frozen=True)
+class PassResult:
+    loss: float                           # mean over batches of the batch's mean token cross-entropy
+    stopped: bool = False                 # Ctrl-C before the pass ended
+    diverged_batch: Optional[int] = None  # the first batch whose loss was not finite
+
+
 def train_epoch(model: Tagger, optimizer: torch.optim.Optimizer, batches: list[Batch],
                 device: torch.device, bar=None, stop: Optional[StopRequest] = None,
-                world: World = World()) -> Optional[float]:
-    """Mean over batches of the batch's mean token cross-entropy (the original's train loss);
-    None when a stop was requested before the pass ended."""
+                world: World = World()) -> PassResult:
+    """One pass over ``batches``; the loss is the original's train loss."""
     model.train()
     params = list(model.parameters())
     total = torch.zeros((), device=device)
+    watch = NonFiniteWatch(device, world)
     for step, batch in enumerate(batches):
         if stop is not None and world.stop_now(stop.requested, step):
-            return None
+            return PassResult(math.nan, stopped=True)
         share = _share(batch, world)
         optimizer.zero_grad(set_to_none=True)
+        loss = torch.zeros((), device=device)
         if share is not None:
             share = share.to(device)
             loss = F.cross_entropy(model(share.ids, share.lengths), real_tokens(share.tags, share.lengths))
@@ -66,41 +77,25 @@ def train_epoch(model: Tagger, optimizer: torch.optim.Optimizer, batches: list[B
             loss = loss * (share.tokens / batch.tokens)
             loss.backward()
             total += loss.detach()
+        watch.note(step, loss)
         world.sum_gradients(params)
         optimizer.step()
         if bar is not None:
             bar.advance()
-    return world.sum(total).item() / max(len(batches), 1)
+        bad = watch.first_bad(step + 1, end=step + 1 == len(batches))
+        if bad is not None:
+            return PassResult(math.nan, diverged_batch=bad)
+    return PassResult(world.sum(total).item() / max(len(batches), 1))
 
 
-@dataclass(frozen=True)
-class Accuracy:
-    correct: int
-    total: int
-    correct_no_none: int
-    total_no_none: int
-
-    @property
-    def acc(self) -> float:
-        return self.correct / self.total
-
-    @property
-    def acc_no_none(self) -> float:
-        return self.correct_no_none / self.total_no_none if self.total_no_none else float("nan")
-
-
-@torch.no_grad()
 def evaluate(model: Tagger, batches: list[Batch], device: torch.device, none_id: Optional[int],
              world: World = World()) -> Accuracy:
     """Token accuracy over all tokens, and over tokens whose gold tag is not ``-NONE-``
-    (under torchrun each rank counts every size-th batch, and the counts are added)."""
+    (``models/evaluation.py``, the counts ``tag`` shares; under torchrun each rank counts
+    every size-th batch, and the counts are added)."""
     model.eval()
     counts = torch.zeros(4, dtype=torch.long, device=device)
     for batch in batches[world.rank::world.size]:
         batch = batch.to(device)
-        gold = real_tokens(batch.tags, batch.lengths)
-        hit = model(batch.ids, batch.lengths).argmax(dim=1) == gold
-        real = gold != none_id if none_id is not None else torch.ones_like(hit)
-        counts += torch.stack([hit.sum(), hit.new_tensor(hit.numel(), dtype=torch.long),
-                               (hit & real).sum(), real.sum()])
+        counts += batch_hits(model, batch.ids, batch.tags, batch.lengths, none_id)[1]
     return Accuracy(*world.sum(counts).tolist())

@@ -1,0 +1,29 @@
+"""``--device auto|cpu|cuda|cuda:N`` (or a ``load_run(device=...)``) to a torch.device.
+
+Training (each torchrun rank's device), the trained-model API and the CLI's measuring
+commands all choose a device, so the one rule lives here, below all of them."""
+from __future__ import annotations
+
+import torch
+
+from sparseseq_cli.errors import SparseseqError
+
+
+def resolve_device(spec: "str | torch.device" = "auto") -> torch.device:
+    """``--device auto|cpu|cuda|cuda:N`` to a torch.device (auto: CUDA when available)."""
+    if spec == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(spec)
+    except RuntimeError:
+        raise SparseseqError(f"unknown device {spec!r}: use auto, cpu, cuda or cuda:N") from None
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise SparseseqError(f"device {spec!r} asked for, but no CUDA GPU is available: "
+                                 f"use --device cpu or auto")
+        if device.index is not None and device.index >= torch.cuda.device_count():
+            raise SparseseqError(f"device {spec!r} does not exist: this machine has "
+                                 f"{torch.cuda.device_count()} CUDA device(s)")
+    elif device.type != "cpu":
+        raise SparseseqError(f"device type {device.type!r} is not supported: use auto, cpu or cuda")
+    return device
