@@ -5,6 +5,7 @@ into one options object, calls one library function and prints what that returns
 
     lm.py        train-lm, overfit, finetune-lm, eval-lm
     pos.py       train-pos
+    use.py       score, generate, tag (using a trained run)
     data.py      getdata, presets
     analysis.py  count-params, bench, report
 
@@ -14,7 +15,7 @@ from __future__ import annotations
 
 import sys
 
-from sparseseq_cli.cli import lm, pos, data, analysis  # noqa: F401,I001  (they register their commands, in this order)
+from sparseseq_cli.cli import lm, pos, use, data, analysis  # noqa: F401,I001  (they register their commands, in this order)
 from sparseseq_cli.cli.app import app
 
 

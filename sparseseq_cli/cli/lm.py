@@ -19,6 +19,8 @@ def summary(record: dict) -> str:
              if isinstance(metrics.get(key), float)]
     if isinstance(metrics.get("train_acc"), float):
         shown.append(f"train_acc {metrics['train_acc']:.4f}")
+    if record.get("unk"):
+        shown.append(f"{record['unk']:,} unknown words scored as <unk>")
     if record.get("tokens_per_s"):
         shown.append(f"{record['tokens_per_s']:,.0f} tokens/s")
     return " | ".join(shown)
@@ -58,8 +60,10 @@ def eval_lm(run_folder: RunFolderArg,
             device: DeviceOpt = "auto", json_out: JsonOpt = False, quiet: QuietOpt = False) -> None:
     """Loss and perplexity of a run's best model on one split."""
     from sparseseq_cli.training import evaluate_run
-    from sparseseq_cli.training.distributed import resolve_device
+    from sparseseq_cli.devices import resolve_device
 
     record = evaluate_run(run_folder, device=resolve_device(device), split=split, batch_size=batch_size,
                           data=data, finetuned=finetuned, quiet=quiet or json_out)
+    if record["note"]:
+        typer.echo(f"note: {record['note']}", err=True)
     training.print_record(record, summary, as_json=json_out, quiet=quiet)

@@ -56,6 +56,11 @@ def _layout() -> str:
 def read_conll(path: Path) -> list[Sentence]:
     """The sentences of one ``token<TAB>tag`` file."""
     path = Path(path)
+    return parse_conll(read_text(path, f"split file {path}", f"expected {_layout()}"), path)
+
+
+def parse_conll(text: str, path: Path | str) -> list[Sentence]:
+    """The sentences of ``token<TAB>tag`` text read from ``path`` (named in the errors)."""
     sentences: list[Sentence] = []
     words: list[str] = []
     tags: list[str] = []
@@ -70,7 +75,7 @@ def read_conll(path: Path) -> list[Sentence]:
         words.clear()
         tags.clear()
 
-    for number, line in enumerate(read_text(path, f"split file {path}", f"expected {_layout()}").splitlines(), start=1):
+    for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             if words:
                 close()

@@ -10,7 +10,7 @@ synthetic corpus, generated in memory.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Sequence
 
@@ -18,7 +18,7 @@ import torch
 
 from sparseseq_cli.corpora.synthetic import BUILTIN_PATH as BUILTIN
 from sparseseq_cli.corpora.synthetic import lm_corpus
-from sparseseq_cli.corpora.vocab import SPLITS, Vocabulary, VocabOrder
+from sparseseq_cli.corpora.vocab import SPLITS, UNK, Vocabulary, VocabOrder
 from sparseseq_cli.errors import SparseseqError
 from sparseseq_cli.files import read_text
 
@@ -31,6 +31,7 @@ class LMCorpus:
     vocab: Vocabulary
     splits: dict[str, torch.Tensor]  # split -> 1-D LongTensor of ids, <eos> after each line
     source: str
+    unknown: dict[str, int] = field(default_factory=dict)  # split -> words mapped to <unk>
 
 
 def _split_file(folder: Path, split: str) -> Path:
@@ -62,7 +63,7 @@ def _sentences_from_builtin(seed: int, splits: Sequence[str]) -> dict[str, list[
     return {split: corpus[split] for split in splits}
 
 
-def _stream(sentences: Iterable[list[str]]) -> list[str]:
+def token_stream(sentences: Iterable[list[str]]) -> list[str]:
     tokens: list[str] = []
     for words in sentences:
         tokens.extend(words)
@@ -71,11 +72,13 @@ def _stream(sentences: Iterable[list[str]]) -> list[str]:
 
 
 def load_lm_corpus(path: str, order: VocabOrder | str = VocabOrder.UP, *, corpus_seed: int = 0,
-                   splits: Sequence[str] = SPLITS, vocab: Vocabulary | None = None) -> LMCorpus:
+                   splits: Sequence[str] = SPLITS, vocab: Vocabulary | None = None,
+                   map_unknown: bool = False) -> LMCorpus:
     """Read ``splits`` of the corpus at ``path`` (a folder or ``builtin:toy``).
 
     Without ``vocab`` the vocabulary is built from the train split (which must then be among
-    ``splits``); with one (a trained model's), every word must be in it.
+    ``splits``); with one (a trained model's), every word must be in it, or with
+    ``map_unknown`` the words it lacks become ``<unk>`` (counted in ``LMCorpus.unknown``).
     """
     if path == BUILTIN:
         sentences = _sentences_from_builtin(corpus_seed, splits)
@@ -83,7 +86,7 @@ def load_lm_corpus(path: str, order: VocabOrder | str = VocabOrder.UP, *, corpus
     else:
         sentences = _sentences_from_folder(Path(path), splits)
         source = str(path)
-    streams = {split: _stream(sentences[split]) for split in splits}
+    streams = {split: token_stream(sentences[split]) for split in splits}
     for split, tokens in streams.items():
         if len(tokens) == sum(1 for t in tokens if t == EOS):
             raise SparseseqError(f"the {split} split of {source} is empty (no words): "
@@ -92,16 +95,32 @@ def load_lm_corpus(path: str, order: VocabOrder | str = VocabOrder.UP, *, corpus
         vocab = Vocabulary.build(streams["train"], order)
         for split in splits:
             vocab.extend(streams[split])
-    else:
+    elif not map_unknown:
         for split, tokens in streams.items():
             unknown = next((t for t in tokens if t not in vocab), None)
             if unknown is not None:
                 raise SparseseqError(f"the {split} split of {source} has the word {unknown!r}, "
                                      f"which the model's vocabulary lacks: evaluate on the corpus "
                                      f"it was trained with")
+    ids, unknown = {}, {}
+    for split, tokens in streams.items():
+        ids[split], missing = token_ids(tokens, vocab, f"the {split} split of {source}")
+        unknown[split] = len(missing)
+    return LMCorpus(vocab, ids, source, unknown)
+
+
+def token_ids(tokens: Sequence[str], vocab: Vocabulary, source: str) -> tuple[torch.Tensor, list[int]]:
+    """``tokens`` as ids, and the positions of the words ``vocab`` lacks, which become ``<unk>``
+    when it has one (Mikolov's PTB does); without one they are an error naming a few of them."""
     index = vocab.index
-    return LMCorpus(vocab, {split: torch.tensor([index[t] for t in tokens], dtype=torch.long)
-                            for split, tokens in streams.items()}, source)
+    unk = index.get(UNK)
+    missing = [i for i, t in enumerate(tokens) if t not in index]
+    if missing and unk is None:
+        words = list(dict.fromkeys(tokens[i] for i in missing))
+        shown = ", ".join(repr(w) for w in words[:5]) + (f" and {len(words) - 5} more" if len(words) > 5 else "")
+        raise SparseseqError(f"{source} has {len(words)} word(s) the model's vocabulary lacks ({shown}) "
+                             f"and the vocabulary has no {UNK} to stand for them: use the model's words")
+    return torch.tensor([index.get(t, unk) for t in tokens], dtype=torch.long), missing
 
 
 def batchify(ids: torch.Tensor, batch_size: int) -> torch.Tensor:

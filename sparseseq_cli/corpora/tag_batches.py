@@ -28,6 +28,7 @@ from sparseseq_cli.corpora.conll import NONE_TAG, Sentence
 from sparseseq_cli.corpora.vocab import UNK, Vocabulary, VocabOrder
 
 PAD = "<pad>"
+UNKNOWN_TAG = -1    # the id of a given tag the tag set lacks: no class, so never predicted
 POOL_BATCHES = 50   # batches per length-sorted pool: enough to match lengths, still shuffled
 
 
@@ -55,13 +56,15 @@ class EncodedSplit:
 
 
 def encode(sentences: list[Sentence], vocab: Vocabulary, tags: tuple[str, ...]) -> EncodedSplit:
-    """Words outside ``vocab`` become ``<unk>``; every tag must be in ``tags`` (checked when
-    the corpus was read)."""
+    """Words outside ``vocab`` become ``<unk>``; a tag outside ``tags`` becomes
+    ``UNKNOWN_TAG`` (training checks its tags when it reads them; ``tag`` scores text whose
+    given tags the model may not know, and such a token is never tagged right)."""
     unk = vocab[UNK]
     tag_ids = {t: i for i, t in enumerate(tags)}
     index = vocab.index
     words = [torch.tensor([index.get(w, unk) for w in s.words], dtype=torch.long) for s in sentences]
-    tag_tensors = [torch.tensor([tag_ids[t] for t in s.tags], dtype=torch.long) for s in sentences]
+    tag_tensors = [torch.tensor([tag_ids.get(t, UNKNOWN_TAG) for t in s.tags], dtype=torch.long)
+                   for s in sentences]
     lengths = torch.tensor([len(s.words) for s in sentences], dtype=torch.long)
     return EncodedSplit(words, tag_tensors, lengths, vocab[PAD])
 
@@ -89,9 +92,15 @@ def make_batch(split: EncodedSplit, indices: torch.Tensor) -> Batch:
     return Batch(ids, tags, split.lengths[order])
 
 
+def eval_order(split: EncodedSplit) -> torch.Tensor:
+    """The sentence indices in the order :func:`eval_batches` puts them: longest first."""
+    return torch.argsort(split.lengths, descending=True, stable=True)
+
+
 def eval_batches(split: EncodedSplit, batch_size: int) -> list[Batch]:
-    """All sentences in batches of ``batch_size``, sorted by length (least padding)."""
-    order = torch.argsort(split.lengths, descending=True, stable=True)
+    """All sentences in batches of ``batch_size``, sorted by length (least padding); column
+    j of batch i is sentence ``eval_order(split)[i * batch_size + j]``."""
+    order = eval_order(split)
     return [make_batch(split, chunk) for chunk in order.split(batch_size)]
 
 

@@ -12,24 +12,24 @@ from sparseseq_cli.corpora.vocab import Vocabulary
 from sparseseq_cli.errors import SparseseqError
 from sparseseq_cli.models.language_model import LanguageModel
 from sparseseq_cli.progress import Progress
-from sparseseq_cli.run_folder import FINETUNE, TRAIN, RunFiles, RunFolder
+from sparseseq_cli.inference.run import check_task, open_checkpoint
 from sparseseq_cli.training.lm_loop import evaluate, perplexity
 
 
 def eval_lm(path: Path, *, device: torch.device, split: str = "test", batch_size: Optional[int] = None,
             data: Optional[str] = None, finetuned: bool = False, quiet: bool = False) -> dict[str, Any]:
-    """Loss and perplexity of a run's best model (or best finetuned model) on one split."""
+    """Loss and perplexity of a run's best model (or best finetuned model) on one split;
+    ``note`` says when the run is unfinished or diverged (its best model so far is used)."""
     if split not in SPLITS:
         raise SparseseqError(f"unknown split {split!r}: use {', '.join(SPLITS)}")
-    files: RunFiles = FINETUNE if finetuned else TRAIN
-    run = RunFolder(path, files)
-    if not run.path.is_dir():
-        raise SparseseqError(f"run folder {run.path} does not exist: give a folder made by train-lm")
-    ckpt = run.load(files.best)
-    cfg = config_from_dict(ckpt["config"], str(run.path / files.best))
+    run, ckpt, note = open_checkpoint(path, finetuned=finetuned)
+    check_task(ckpt, run.path, "lm")
+    cfg = config_from_dict(ckpt["config"], str(run.path / run.files.best))
     vocab = list(ckpt["vocab"])
+    # another corpus (--data) may hold words the model never saw: they count as <unk>, as
+    # `score` does, and the record says how many
     corpus = load_lm_corpus(data or cfg.data.path, vocab=Vocabulary(vocab), splits=(split,),
-                            corpus_seed=cfg.data.corpus_seed)
+                            corpus_seed=cfg.data.corpus_seed, map_unknown=True)
     t = cfg.train
     if batch_size is None:
         batch_size = t.test_batch_size if split == "test" else t.eval_batch_size
@@ -40,5 +40,5 @@ def eval_lm(path: Path, *, device: torch.device, split: str = "test", batch_size
     model.to(device)
     loss, tokens = evaluate(model, batchify(corpus.splits[split], batch_size).to(device), t.bptt,
                             max_batches=t.max_batches, progress=Progress(quiet=quiet), description=split)
-    return {"run": str(run.path), "checkpoint": files.best, "split": split, "batch_size": batch_size,
-            "tokens": tokens, "loss": loss, "ppl": perplexity(loss)}
+    return {"run": str(run.path), "checkpoint": run.files.best, "note": note, "split": split, "batch_size": batch_size,
+            "tokens": tokens, "unk": corpus.unknown[split], "loss": loss, "ppl": perplexity(loss)}
