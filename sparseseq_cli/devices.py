@@ -4,6 +4,9 @@ Training (each torchrun rank's device), the trained-model API and the CLI's meas
 commands all choose a device, so the one rule lives here, below all of them."""
 from __future__ import annotations
 
+from contextlib import contextmanager
+from typing import Iterator, Optional
+
 import torch
 
 from sparseseq_cli.errors import SparseseqError
@@ -27,3 +30,21 @@ def resolve_device(spec: "str | torch.device" = "auto") -> torch.device:
     elif device.type != "cpu":
         raise SparseseqError(f"device type {device.type!r} is not supported: use auto, cpu or cuda")
     return device
+
+
+@contextmanager
+def using_threads(threads: Optional[int]) -> Iterator[None]:
+    """``--threads N``: torch's CPU threads for the command (None: what torch picked, which
+    follows OMP_NUM_THREADS when set). Jobs run side by side should share the cores, threads
+    per job x jobs <= cores: two jobs with all cores each make each other many times slower."""
+    if threads is None:
+        yield
+        return
+    if threads < 1:
+        raise SparseseqError(f"--threads {threads} must be at least 1")
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)

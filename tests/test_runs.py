@@ -178,10 +178,11 @@ def test_results_record_schema(tmp_path, cpu):
                             device=cpu)
     assert record["task"] == "lm" and record["phase"] == "train-lm" and record["tokens_per_s"] == 1234.5
     assert record["status"] == "finished"
-    assert set(record) == {"task", "phase", "status", "preset", "seed", "config", "params", "metrics", "epochs",
+    assert record["precision"] == "fp32" and record["env"]["threads"] >= 1
+    assert set(record) == {"task", "phase", "status", "precision", "preset", "seed", "config", "params", "metrics", "epochs",
                            "wall_time_s", "tokens_per_s", "env"}
     assert record["preset"] == "lm-tiny" and record["seed"] == cfg.train.seed
-    assert set(record["env"]) == {"python", "torch", "cuda", "device", "git_commit"}
+    assert set(record["env"]) == {"python", "torch", "cuda", "device", "threads", "git_commit"}
     assert env_info(cpu)["device"] == "cpu"
     RunFolder(tmp_path).write_results(record)
     assert json.loads((tmp_path / "results.json").read_text())["config"]["model"]["emsize"] == 64

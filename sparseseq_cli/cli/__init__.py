@@ -8,6 +8,7 @@ into one options object, calls one library function and prints what that returns
     use.py       score, generate, tag (using a trained run)
     data.py      getdata, presets
     analysis.py  count-params, bench, report
+    system.py    doctor
 
 Options shared by several commands are declared once in ``options.py``.
 """
@@ -15,7 +16,7 @@ from __future__ import annotations
 
 import sys
 
-from sparseseq_cli.cli import lm, pos, use, data, analysis  # noqa: F401,I001  (they register their commands, in this order)
+from sparseseq_cli.cli import lm, pos, use, data, analysis, system  # noqa: F401,I001  (they register their commands, in this order)
 from sparseseq_cli.cli.app import app
 
 

@@ -1,7 +1,6 @@
 """Analysis commands: count-params, bench, report."""
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 from typing import Annotated, Optional
@@ -9,7 +8,9 @@ from typing import Annotated, Optional
 import typer
 
 from sparseseq_cli.cli.app import app
-from sparseseq_cli.cli.options import DeviceOpt, JsonOpt, SetOpt
+from sparseseq_cli.cli.options import DeviceOpt, JsonOpt, SetOpt, ThreadsOpt
+from sparseseq_cli.devices import using_threads
+from sparseseq_cli.files import to_json
 from sparseseq_cli.errors import SparseseqError
 
 
@@ -81,7 +82,7 @@ def count_params(
         raise SparseseqError("--check-parity compares totals to the first preset's: give at least two presets")
     groups = count_presets(list(presets or ()), list(sets or ()), vocab_size, tolerance)
     if json_out:
-        print(json.dumps(parity_record(groups), indent=2))
+        print(to_json(parity_record(groups), indent=2))
     else:
         print_counts(groups)
     if check_parity and not all(group.ok for group in groups):
@@ -100,6 +101,7 @@ def bench(
     emblocks: Annotated[Optional[int], typer.Option(help="Embedding blocks (default 10).", show_default=False)] = None,
     emdensity: Annotated[Optional[float], typer.Option(help="Embedding density (default 0.5).", show_default=False)] = None,
     repeats: Annotated[Optional[int], typer.Option(help="Timed repeats per candidate (default 7).", show_default=False)] = None,
+    threads: ThreadsOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Time the sparse layers (forward+backward) against dense ones; ratios in one run."""
@@ -110,9 +112,10 @@ def bench(
     given = dict(lstm_size=lstm_size, reduce=reduce, seq_len=seq_len, batch_size=batch_size,
                  vocab_size=vocab_size, emsize=emsize, emblocks=emblocks, emdensity=emdensity,
                  repeats=repeats)
-    result = run_bench(BenchSettings(**{k: v for k, v in given.items() if v is not None}),
-                       resolve_device(device))
+    with using_threads(threads):
+        result = run_bench(BenchSettings(**{k: v for k, v in given.items() if v is not None}),
+                           resolve_device(device))
     if json_out:
-        print(json.dumps(result, indent=2))
+        print(to_json(result, indent=2))
     else:
         print_bench(result)

@@ -1,13 +1,13 @@
 """Data commands: getdata, presets."""
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 
 from sparseseq_cli.cli.app import app
+from sparseseq_cli.files import to_json
 from sparseseq_cli.cli.options import JsonOpt, QuietOpt
 from sparseseq_cli.corpora.datasets import DatasetName, GetdataOptions
 
@@ -40,7 +40,7 @@ def getdata(
     installed = getdata(options)
     if json_out:
         report = {"dest": str(options.dest), "datasets": [item.as_dict() for item in installed]}
-        print(json.dumps(report, indent=2))
+        print(to_json(report, indent=2))
 
 
 @app.command()
@@ -50,7 +50,7 @@ def presets(json_out: JsonOpt = False) -> None:
 
     found = list_presets()
     if json_out:
-        print(json.dumps([preset.as_dict() for preset in found], indent=2))
+        print(to_json([preset.as_dict() for preset in found], indent=2))
         return
     width = max(len(preset.name) for preset in found)
     for preset in found:

@@ -8,7 +8,10 @@ import typer
 from sparseseq_cli.cli import training
 from sparseseq_cli.cli.app import app
 from sparseseq_cli.cli.options import (DataOpt, DeviceOpt, EpochsOpt, ForceOpt, JsonOpt, MaxBatchesOpt,
-                                       QuietOpt, ResumeOpt, RunFolderArg, SetOpt)
+                                       PrecisionOpt, QuietOpt, ResumeOpt, RunFolderArg, SetOpt,
+                                       TensorboardOpt, ThreadsOpt)
+from sparseseq_cli.config.schema import Precision
+from sparseseq_cli.devices import using_threads
 from sparseseq_cli.tasks import Phase
 
 
@@ -36,7 +39,8 @@ training.register("overfit", Phase.OVERFIT,
 
 @app.command("finetune-lm")
 def finetune_lm(run_folder: RunFolderArg, sets: SetOpt = None, epochs: EpochsOpt = None,
-                max_batches: MaxBatchesOpt = None, device: DeviceOpt = "auto",
+                max_batches: MaxBatchesOpt = None, precision: PrecisionOpt = None,
+                tensorboard: TensorboardOpt = False, device: DeviceOpt = "auto", threads: ThreadsOpt = None,
                 resume: ResumeOpt = False, force: ForceOpt = False, json_out: JsonOpt = False,
                 quiet: QuietOpt = False) -> None:
     """Finetune a trained run with averaged SGD into its *_finetune* files (the trained model stays)."""
@@ -44,8 +48,11 @@ def finetune_lm(run_folder: RunFolderArg, sets: SetOpt = None, epochs: EpochsOpt
     from sparseseq_cli.training.options import TrainOptions
 
     options = TrainOptions(sets=list(sets or ()), epochs=epochs, max_batches=max_batches, save=run_folder,
+                           precision=precision and precision.value, tensorboard=tensorboard or None,
                            device=device, resume=resume, force=force, quiet=quiet or json_out)
-    training.print_record(train(Phase.FINETUNE_LM, options), summary, as_json=json_out, quiet=quiet)
+    with using_threads(threads):
+        record = train(Phase.FINETUNE_LM, options)
+    training.print_record(record, summary, as_json=json_out, quiet=quiet)
 
 
 @app.command("eval-lm")
@@ -57,13 +64,18 @@ def eval_lm(run_folder: RunFolderArg,
             data: DataOpt = None,
             finetuned: Annotated[bool, typer.Option(
                 "--finetuned", help="Evaluate the best finetuned model instead of the trained one.")] = False,
-            device: DeviceOpt = "auto", json_out: JsonOpt = False, quiet: QuietOpt = False) -> None:
+            precision: Annotated[Optional[Precision], typer.Option(
+                help="Evaluate in fp32, bf16 or fp16 (default: the precision the run trained in).",
+                show_default=False)] = None,
+            device: DeviceOpt = "auto", threads: ThreadsOpt = None, json_out: JsonOpt = False,
+            quiet: QuietOpt = False) -> None:
     """Loss and perplexity of a run's best model on one split."""
-    from sparseseq_cli.training import evaluate_run
     from sparseseq_cli.devices import resolve_device
+    from sparseseq_cli.training import evaluate_run
 
-    record = evaluate_run(run_folder, device=resolve_device(device), split=split, batch_size=batch_size,
-                          data=data, finetuned=finetuned, quiet=quiet or json_out)
+    with using_threads(threads):
+        record = evaluate_run(run_folder, device=resolve_device(device), split=split, batch_size=batch_size,
+                              data=data, finetuned=finetuned, precision=precision, quiet=quiet or json_out)
     if record["note"]:
         typer.echo(f"note: {record['note']}", err=True)
     training.print_record(record, summary, as_json=json_out, quiet=quiet)

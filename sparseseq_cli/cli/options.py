@@ -10,6 +10,8 @@ from typing import Annotated, Optional
 
 import typer
 
+from sparseseq_cli.config.schema import Precision
+
 DeviceOpt = Annotated[str, typer.Option(help="auto (CUDA when available), cpu, cuda or cuda:N; under "
                                               "torchrun, auto and cuda mean each process's own GPU.")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON only.")]
@@ -34,6 +36,16 @@ SaveOpt = Annotated[Optional[Path], typer.Option(
     help="Run folder (default: runs/<preset>-seed<seed>).", show_default=False)]
 ResumeOpt = Annotated[bool, typer.Option("--resume", help="Continue the unfinished run in the run folder.")]
 ForceOpt = Annotated[bool, typer.Option("--force", help="Delete the run folder's run files and start over.")]
+PrecisionOpt = Annotated[Optional[Precision], typer.Option(
+    help="train.precision: fp32, bf16 (autocast; CPU or GPU) or fp16 (autocast with a gradient "
+         "scaler; CUDA only). Weights, averaging and checkpoints stay fp32. Default: the preset's "
+         "(fp32).", show_default=False)]
+TensorboardOpt = Annotated[bool, typer.Option(
+    "--tensorboard", help="log.tensorboard: also write the metrics as TensorBoard events to "
+                          "RUN/tensorboard/ (needs the tensorboard extra of the package).")]
+ThreadsOpt = Annotated[Optional[int], typer.Option(
+    help="CPU threads torch may use (default: torch's choice, or OMP_NUM_THREADS when set). Jobs "
+         "side by side: threads per job x jobs <= cores.", show_default=False)]
 PrintConfigOpt = Annotated[bool, typer.Option(
     "--print-config", help="Print the resolved configuration as YAML and exit.")]
 RunFolderArg = Annotated[Path, typer.Argument(help="A run folder written by train-lm.", metavar="RUN_FOLDER",

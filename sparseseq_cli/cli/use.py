@@ -5,14 +5,15 @@ checkpoint, an unfinished run) and accuracies go to stderr, so stdout can be pip
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 
 from sparseseq_cli.cli.app import app
-from sparseseq_cli.cli.options import DeviceOpt, JsonOpt, QuietOpt
+from sparseseq_cli.cli.options import DeviceOpt, JsonOpt, QuietOpt, ThreadsOpt
+from sparseseq_cli.devices import using_threads
+from sparseseq_cli.files import to_json
 
 UseRunArg = Annotated[Path, typer.Argument(help="A run folder written by a training command.",
                                            metavar="RUN_FOLDER", show_default=False)]
@@ -23,8 +24,8 @@ FinetunedOpt = Annotated[bool, typer.Option(
 
 
 def _load(run_folder: Path, task: str, finetuned: bool, device: str, quiet: bool):
-    from sparseseq_cli.inference import load_run
     from sparseseq_cli.devices import resolve_device
+    from sparseseq_cli.inference import load_run
 
     run = load_run(run_folder, finetuned=finetuned, device=resolve_device(device), task=task)
     if run.note and not quiet:   # on stderr, so also beside --json
@@ -42,7 +43,8 @@ def score(run_folder: UseRunArg, file: FileArg, finetuned: FinetunedOpt = False,
           independent: Annotated[bool, typer.Option(
               "--independent", help="Score every line from a fresh state (each sentence on its own) "
                                     "instead of as one continuous text.")] = False,
-          device: DeviceOpt = "auto", json_out: JsonOpt = False, quiet: QuietOpt = False) -> None:
+          device: DeviceOpt = "auto", threads: ThreadsOpt = None, json_out: JsonOpt = False,
+          quiet: QuietOpt = False) -> None:
     """Log-probability and perplexity of each line of FILE (one sentence a line, tokenized as
     the training data) and of the whole. By default the lines are one text, as eval-lm reads a
     split: scoring a split's file gives eval-lm's perplexity."""
@@ -50,9 +52,10 @@ def score(run_folder: UseRunArg, file: FileArg, finetuned: FinetunedOpt = False,
 
     run = _load(run_folder, "lm", finetuned, device, quiet)
     text, source = read_input(file)
-    scores = run.score(text, independent=independent, source=source)
+    with using_threads(threads):
+        scores = run.score(text, independent=independent, source=source)
     if json_out:
-        print(json.dumps({**_which(run), **scores.as_dict()}, indent=2))
+        print(to_json({**_which(run), **scores.as_dict()}, indent=2))
         return
     if not quiet:
         typer.echo(f"scored with {run.describe()}", err=True)
@@ -79,16 +82,18 @@ def generate(run_folder: UseRunArg,
              prompt: Annotated[Optional[str], typer.Option(
                  help="Words to start from (all in the run's vocabulary); the text continues them.",
                  show_default=False)] = None,
-             finetuned: FinetunedOpt = False, device: DeviceOpt = "auto", quiet: QuietOpt = False) -> None:
+             finetuned: FinetunedOpt = False, device: DeviceOpt = "auto", threads: ThreadsOpt = None,
+             quiet: QuietOpt = False) -> None:
     """Sample text from a trained language model, a line per <eos>."""
     run = _load(run_folder, "lm", finetuned, device, quiet)
-    text = run.generate(words=words, temperature=temperature, seed=seed, prompt=prompt)
+    with using_threads(threads):
+        text = run.generate(words=words, temperature=temperature, seed=seed, prompt=prompt)
     print(text, end="" if not text or text.endswith("\n") else "\n")
 
 
 @app.command("tag")
-def tag(run_folder: UseRunArg, file: FileArg, device: DeviceOpt = "auto", json_out: JsonOpt = False,
-        quiet: QuietOpt = False) -> None:
+def tag(run_folder: UseRunArg, file: FileArg, device: DeviceOpt = "auto", threads: ThreadsOpt = None,
+        json_out: JsonOpt = False, quiet: QuietOpt = False) -> None:
     """Tag FILE with a train-pos run's best model: FILE holds one sentence a line, or CoNLL
     (token TAB tag, a blank line between sentences), whose given tags then give the accuracy.
     Prints CoNLL, token TAB predicted tag."""
@@ -98,9 +103,10 @@ def tag(run_folder: UseRunArg, file: FileArg, device: DeviceOpt = "auto", json_o
     run = _load(run_folder, "pos", False, device, quiet)
     text, source = read_input(file)
     sentences, gold = parse_input(text, source)
-    tagged = run.tag_sentences(sentences, gold=gold)
+    with using_threads(threads):
+        tagged = run.tag_sentences(sentences, gold=gold)
     if json_out:
-        print(json.dumps({**_which(run), **tagged.as_dict()}, indent=2))
+        print(to_json({**_which(run), **tagged.as_dict()}, indent=2))
         return
     print(tagged.conll(), end="")
     if quiet:

@@ -1,6 +1,6 @@
 """The configuration's shape: the dataclasses of each task, whose defaults are the only defaults.
 
-A configuration is three sections, ``data``, ``model`` and ``train``. Keys keep the original
+A configuration is four sections, ``data``, ``model``, ``train`` and ``log``. Keys keep the original
 code's names; docs/training.md gives the recipes these defaults reproduce.
 """
 from __future__ import annotations
@@ -17,6 +17,20 @@ from sparseseq_cli.tasks import Task
 class OptimizerName(str, Enum):
     ADAM = "adam"
     SGD = "sgd"
+
+
+class Precision(str, Enum):
+    """What the forward pass computes in (autocast); weights, optimizer, averaging and
+    checkpoints stay fp32 whatever it is."""
+    FP32 = "fp32"
+    BF16 = "bf16"
+    FP16 = "fp16"      # CUDA only, with a gradient scaler
+
+
+@dataclass
+class Log:
+    """What a run records besides its run folder's files (changing it changes no number)."""
+    tensorboard: bool = False          # also write TensorBoard events to RUN/tensorboard/
 
 
 # ---- language model (the original's args.py defaults) ------------------------------------
@@ -69,6 +83,7 @@ class LMTrain:
     seed: int = 141
     log_interval: int = 200            # batches between log lines
     max_batches: Optional[int] = None  # smoke runs/sizing: at most this many batches per pass
+    precision: Precision = Precision.FP32
 
 
 @dataclass
@@ -78,6 +93,7 @@ class LMConfig:
     data: LMData = field(default_factory=LMData)
     model: LMModel = field(default_factory=LMModel)
     train: LMTrain = field(default_factory=LMTrain)
+    log: Log = field(default_factory=Log)
 
 
 # ---- part-of-speech tagger (the original tagger's defaults) -------------------------------
@@ -113,6 +129,7 @@ class POSTrain:
     wdecay: float = 0.0
     seed: int = 1982
     max_batches: Optional[int] = None
+    precision: Precision = Precision.FP32
 
 
 @dataclass
@@ -122,8 +139,9 @@ class POSConfig:
     data: POSData = field(default_factory=POSData)
     model: POSModel = field(default_factory=POSModel)
     train: POSTrain = field(default_factory=POSTrain)
+    log: Log = field(default_factory=Log)
 
 
 Config = Union[LMConfig, POSConfig]
 SCHEMAS: dict[Task, type] = {Task.LM: LMConfig, Task.POS: POSConfig}
-SECTIONS = ("data", "model", "train")
+SECTIONS = ("data", "model", "train", "log")

@@ -87,8 +87,29 @@ class SparseEmbedding(nn.Module):
         return out
 
     def decode(self, hidden: torch.Tensor, bias: torch.Tensor | None = None) -> torch.Tensor:
-        """Tied decoder: ``hidden`` (N, d) -> logits (N, V) = hidden @ E^T (+ bias)."""
-        return _Decode.apply(hidden, bias, self.num_embeddings, self._layout(), *self.weights)
+        """Tied decoder: ``hidden`` (N, d) -> logits (N, V) = hidden @ E^T (+ bias).
+
+        Under ``torch.autocast`` the products run in autocast's type, as an ``nn.Linear``
+        would: the inputs are cast before the custom function (the casts carry the gradients
+        back to the fp32 weights), which then runs with autocast off so that its forward and
+        backward see one type."""
+        weights = list(self.weights)
+        dtype = _autocast_dtype(hidden.device.type)
+        if dtype is not None:
+            hidden, weights = hidden.to(dtype), [w.to(dtype) for w in weights]
+            bias = None if bias is None else bias.to(dtype)
+        with torch.autocast(hidden.device.type, enabled=False):
+            return _Decode.apply(hidden, bias, self.num_embeddings, self._layout(), *weights)
+
+
+def _autocast_dtype(device_type: str) -> torch.dtype | None:
+    """The type autocast computes products in on ``device_type``, or None when it is off."""
+    if hasattr(torch, "get_autocast_dtype"):        # torch >= 2.4
+        enabled = torch.is_autocast_enabled(device_type)
+        return torch.get_autocast_dtype(device_type) if enabled else None
+    if device_type == "cpu":
+        return torch.get_autocast_cpu_dtype() if torch.is_autocast_cpu_enabled() else None
+    return torch.get_autocast_gpu_dtype() if torch.is_autocast_enabled() else None
 
 
 class _Lookup(torch.autograd.Function):

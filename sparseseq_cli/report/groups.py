@@ -28,7 +28,7 @@ PHASES = (Phase.TRAIN_LM, Phase.OVERFIT, Phase.TRAIN_POS)
 
 # Config entries that say how a run was made, not what was trained: runs that differ
 # only in these are repetitions of one setting.
-_NOT_SETTING = {"train.seed", "train.log_interval"}
+_NOT_SETTING = {"train.seed", "train.log_interval", "log.tensorboard"}
 
 # The run-level numbers of results.json besides its metrics.
 _RUN_NUMBERS = ("epochs", "wall_time_s", "tokens_per_s")

@@ -20,7 +20,7 @@ from sparseseq_cli.report.tables import visible
 from sparseseq_cli.run_folder import CONFIG, FINETUNE, TRAIN, RunFolder
 from sparseseq_cli.tasks import Phase
 
-_SECTIONS = ("data", "model", "train")
+_SECTIONS = ("data", "model", "train", "log")
 _MAX_DEPTH = 8            # a config is section -> key -> value (a list at most): far less
 _MAX_INT = 2 ** 63        # beyond this an "integer" is not a count, and float() of it fails
 _WHERE = ("training", "validation")

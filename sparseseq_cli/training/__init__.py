@@ -18,7 +18,9 @@ from sparseseq_cli.training.distributed import data_parallel
 from sparseseq_cli.training.lm_eval import eval_lm as evaluate_run
 from sparseseq_cli.training.lm_phases import finetune_lm, overfit, train_lm
 from sparseseq_cli.training.options import TrainOptions
+from sparseseq_cli.training.precision import check_precision
 from sparseseq_cli.training.start import resolve_run
+from sparseseq_cli.training.tensorboard import require_tensorboard
 from sparseseq_cli.training.tagging import train_pos
 
 __all__ = ["TrainOptions", "evaluate_run", "resolve_run", "train"]
@@ -36,5 +38,8 @@ def train(phase: Phase, options: TrainOptions) -> Optional[dict[str, Any]]:
                                  flags=options.flags(), world=world, **common)
         else:
             cfg, path = world.on_main(lambda: resolve_run(phase.task, options))
+            check_precision(cfg.train.precision, world.device)   # before the run folder is touched
+            if cfg.log.tensorboard:
+                require_tensorboard()
             record = _NEW_MODEL[phase](cfg, path, device=world.device, world=world, **common)
     return record if world.is_main else None

@@ -28,7 +28,7 @@ def save_last(run: RunFolder, s: Session, phase: Phase, vocab: list[str],
         **model_record(phase, s.cfg, vocab, s.model),
         "optimizer": s.optimizer.state_dict(), "state": state.as_dict(), **rngs,
         "averaging": None if s.average is None else s.average.state_dict(),
-        "seq_rng": s.seq_rng.getstate(), "cursor": cursor})
+        "seq_rng": s.seq_rng.getstate(), "scaler": s.amp.state_dict(), "cursor": cursor})
 
 
 def _whole_batch_cursor(world: World, cursor: Optional[dict]) -> Optional[dict]:
@@ -73,6 +73,7 @@ def restore(run: RunFolder, s: Session) -> Optional[dict]:
         if ckpt["averaging"] is not None:
             s.average = ParameterAverage(s.model.parameters())
             s.average.load_state_dict(ckpt["averaging"])
+        s.amp.load_state_dict(ckpt.get("scaler"))
         version, internal, gauss = ckpt["seq_rng"]
         s.seq_rng.setstate((version, tuple(internal), gauss))
     except (KeyError, RuntimeError, ValueError, TypeError) as err:

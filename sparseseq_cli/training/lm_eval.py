@@ -6,7 +6,7 @@ from typing import Any, Optional
 
 import torch
 
-from sparseseq_cli.config import config_from_dict
+from sparseseq_cli.config import Precision, config_from_dict
 from sparseseq_cli.corpora.lm_data import SPLITS, batchify, load_lm_corpus
 from sparseseq_cli.corpora.vocab import Vocabulary
 from sparseseq_cli.errors import SparseseqError
@@ -14,10 +14,12 @@ from sparseseq_cli.models.language_model import LanguageModel
 from sparseseq_cli.progress import Progress
 from sparseseq_cli.inference.run import check_task, open_checkpoint
 from sparseseq_cli.training.lm_loop import evaluate, perplexity
+from sparseseq_cli.training.precision import Mixed
 
 
 def eval_lm(path: Path, *, device: torch.device, split: str = "test", batch_size: Optional[int] = None,
-            data: Optional[str] = None, finetuned: bool = False, quiet: bool = False) -> dict[str, Any]:
+            data: Optional[str] = None, finetuned: bool = False, precision: Optional[Precision] = None,
+            quiet: bool = False) -> dict[str, Any]:
     """Loss and perplexity of a run's best model (or best finetuned model) on one split;
     ``note`` says when the run is unfinished or diverged (its best model so far is used)."""
     if split not in SPLITS:
@@ -38,7 +40,10 @@ def eval_lm(path: Path, *, device: torch.device, split: str = "test", batch_size
     model = LanguageModel.from_config(cfg.model, len(vocab))
     model.load_state_dict(ckpt["model"])
     model.to(device)
-    loss, tokens = evaluate(model, batchify(corpus.splits[split], batch_size).to(device), t.bptt,
-                            max_batches=t.max_batches, progress=Progress(quiet=quiet), description=split)
+    precision = precision or t.precision
+    with Mixed(precision, device).autocast():
+        loss, tokens = evaluate(model, batchify(corpus.splits[split], batch_size).to(device), t.bptt,
+                                max_batches=t.max_batches, progress=Progress(quiet=quiet), description=split)
     return {"run": str(run.path), "checkpoint": run.files.best, "note": note, "split": split, "batch_size": batch_size,
-            "tokens": tokens, "unk": corpus.unknown[split], "loss": loss, "ppl": perplexity(loss)}
+            "tokens": tokens, "unk": corpus.unknown[split], "precision": precision.value, "loss": loss,
+            "ppl": perplexity(loss)}

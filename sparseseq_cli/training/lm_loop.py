@@ -19,7 +19,7 @@ from typing import Optional
 import torch
 import torch.nn.functional as F
 
-from sparseseq_cli.config import LMConfig
+from sparseseq_cli.config import LMConfig, Precision
 from sparseseq_cli.errors import SparseseqError
 from sparseseq_cli.models.evaluation import chunk_starts, perplexity, stream_nll
 from sparseseq_cli.models.language_model import Hidden, LanguageModel
@@ -27,6 +27,8 @@ from sparseseq_cli.progress import Progress
 from sparseseq_cli.training.averaging import ParameterAverage
 from sparseseq_cli.training.distributed import World
 from sparseseq_cli.training.divergence import NonFiniteWatch
+from sparseseq_cli.training.precision import Mixed
+from sparseseq_cli.training.tensorboard import EpochLog
 from sparseseq_cli.training.state import Clock, LMState, StopRequest
 
 
@@ -44,6 +46,8 @@ class Session:
     clock: Clock = field(default_factory=Clock)
     world: World = field(default_factory=World)
     net: Optional[torch.nn.Module] = None   # what a training step calls: the model, or DDP around it
+    amp: Mixed = field(default_factory=lambda: Mixed(Precision.FP32, torch.device("cpu")))
+    log: Optional[EpochLog] = None          # where the epoch's metrics go (set when the run is open)
 
     def lr(self) -> float:
         """The learning rate the optimizer holds between steps (the epoch's, which each step
@@ -112,22 +116,24 @@ def train_epoch(s: Session, data: torch.Tensor, epoch: int, cursor: Optional[dic
             y = data[i + 1:i + 1 + rows].reshape(-1)                # (rows*B,)
             for group in optimizer.param_groups:
                 group["lr"] = base_lr * seq_len / t.bptt
-            out = s.net(x, _detach(hidden))
+            with s.amp.autocast():
+                out = s.net(x, _detach(hidden))
+                raw_loss = F.nll_loss(out.log_probs, y)
+                loss = raw_loss
+                if t.alpha:   # activation regularization on the dropped last output
+                    loss = loss + t.alpha * out.dropped_last.pow(2).mean()
+                if t.beta:    # temporal activation regularization on the raw last output
+                    loss = loss + t.beta * (out.raw_last[1:] - out.raw_last[:-1]).pow(2).mean()
             hidden = out.hidden
-            raw_loss = F.nll_loss(out.log_probs, y)
-            loss = raw_loss
-            if t.alpha:   # activation regularization on the dropped last output
-                loss = loss + t.alpha * out.dropped_last.pow(2).mean()
-            if t.beta:    # temporal activation regularization on the raw last output
-                loss = loss + t.beta * (out.raw_last[1:] - out.raw_last[:-1]).pow(2).mean()
             if count_correct:  # before the update, as the original counted
                 correct += (out.log_probs.argmax(dim=-1) == y).sum()
             watch.note(batch, loss)
             optimizer.zero_grad(set_to_none=True)
-            loss.backward()
+            s.amp.backward(loss)
             if t.clip > 0:
+                s.amp.unscale(optimizer)
                 torch.nn.utils.clip_grad_norm_(params, t.clip)
-            optimizer.step()
+            s.amp.step(optimizer)
             if s.average is not None:
                 s.average.update()
             for group in optimizer.param_groups:
@@ -149,6 +155,8 @@ def train_epoch(s: Session, data: torch.Tensor, epoch: int, cursor: Optional[dic
                 ms = (time.perf_counter() - interval_start) * 1000 / interval_batches
                 s.progress.status(f"| epoch {epoch:3d} | {batch:5d}/{total:5d} batches | lr {base_lr:02.2f} "
                                   f"| ms/batch {ms:5.2f} | loss {cur:5.2f} | ppl {perplexity(cur):8.2f}")
+                if s.log is not None:
+                    s.log.interval((epoch - 1) * total + batch, cur)
                 interval_loss.zero_()
                 interval_batches, interval_start = 0, time.perf_counter()
         bad = watch.first_bad(batch, end=True)

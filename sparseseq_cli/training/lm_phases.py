@@ -36,6 +36,7 @@ from sparseseq_cli.training.lm_checkpoints import restore, save_last
 from sparseseq_cli.training.lm_loop import EpochStats, Session, evaluate, perplexity, train_epoch
 from sparseseq_cli.training.lm_start import new_session, start_new_model
 from sparseseq_cli.training.start import open_phase, results_record
+from sparseseq_cli.training.tensorboard import EpochLog
 from sparseseq_cli.training.state import StopRequest, TrainingInterrupted, model_record
 
 RULE = "-" * 89
@@ -75,8 +76,9 @@ def _validate_epoch(run: RunFolder, s: Session, phase: Phase, vocab: list[str], 
     t, st, progress = s.cfg.train, s.state, s.progress
     averaged = s.average is not None
     with s.average.swapped_in() if averaged else nullcontext():
-        val_loss, _ = evaluate(s.model, valid_data, t.bptt, max_batches=t.max_batches,
-                               progress=progress, description="valid", world=s.world)
+        with s.amp.autocast():
+            val_loss, _ = evaluate(s.model, valid_data, t.bptt, max_batches=t.max_batches,
+                                   progress=progress, description="valid", world=s.world)
         if not math.isfinite(perplexity(val_loss)):
             _diverge(run, s, phase, valid_data.device, epoch, None, "validation")
         progress.line(RULE)
@@ -98,9 +100,9 @@ def _end_validated_epoch(run: RunFolder, s: Session, phase: Phase, vocab: list[s
     checkpoint (in this order, so a kill between them repeats the epoch, never loses it)."""
     s.state.epoch = epoch
     s.state.last = {"train_loss": stats.loss, "valid_loss": val_loss}
-    run.append_metrics({"epoch": epoch, "elapsed_s": round(s.clock.elapsed(), 3),
-                        "train_loss": stats.loss, "valid_loss": val_loss,
-                        "valid_ppl": perplexity(val_loss), "lr": s.lr(), "asgd": averaged})
+    s.log.epoch({"epoch": epoch, "elapsed_s": round(s.clock.elapsed(), 3),
+                 "train_loss": stats.loss, "valid_loss": val_loss,
+                 "valid_ppl": perplexity(val_loss), "lr": s.lr(), "asgd": averaged})
     save_last(run, s, phase, vocab)
 
 
@@ -113,8 +115,9 @@ def _test(run: RunFolder, s: Session, test_data: torch.Tensor) -> float:
                                  f"finite (diverged?); lower train.lr and start over with --force")
         s.model.load_state_dict(run.load(run.files.best)["model"])
         t = s.cfg.train
-        test_loss, _ = evaluate(s.model, test_data, t.bptt, max_batches=t.max_batches,
-                                progress=s.progress, description="test")
+        with s.amp.autocast():
+            test_loss, _ = evaluate(s.model, test_data, t.bptt, max_batches=t.max_batches,
+                                    progress=s.progress, description="test")
         s.progress.line("=" * 89)
         s.progress.line(f"| End of training | test loss {test_loss:5.2f} | test ppl {perplexity(test_loss):8.2f}")
         s.progress.line("=" * 89)
@@ -143,6 +146,11 @@ def _finish_validated(run: RunFolder, s: Session, phase: Phase, device: torch.de
         "test_loss": test_loss, "test_ppl": perplexity(test_loss), "best_epoch": st.best_epoch})
 
 
+def _epoch_log(run: RunFolder, s: Session, phase: Phase) -> EpochLog:
+    """metrics.jsonl (and TensorBoard events when asked) for the epochs to come."""
+    return EpochLog(run, phase.value, s.cfg.log.tensorboard, s.state.epoch if run.resuming else None)
+
+
 def _before_last(history: list[float], n: int) -> list[float]:
     """``history[:-n]``, also for n = 0 (where ``[:-0]`` would be empty)."""
     return history[:len(history) - n]
@@ -162,7 +170,7 @@ def train_lm(cfg: LMConfig, path: Path, *, device: torch.device, resume: bool = 
         valid_data = world.split_columns(columns["valid"]).to(device)
         test_data = columns["test"].to(device)
         st = s.state
-        with StopRequest() as s.stop:
+        with _epoch_log(run, s, phase) as s.log, StopRequest() as s.stop:
             while not st.stopped and st.epoch < t.epochs:
                 epoch = st.epoch + 1
                 stats = _epoch_or_interrupt(run, s, phase, vocab, train_data, epoch, cursor)
@@ -226,15 +234,16 @@ def finetune_lm(path: Path, *, device: torch.device, overrides: Iterable[str] = 
             progress.line(f"resuming finetuning of {path} after epoch {s.state.epoch}")
         else:
             progress.line(f"finetuning {path / TRAIN.best} (epoch {best['epoch']}) into {FINETUNE.best}")
-            s.state.best_val_loss, _ = evaluate(s.model, valid_data, t.bptt, max_batches=t.max_batches,
-                                                progress=progress, description="valid", world=world)
+            with s.amp.autocast():
+                s.state.best_val_loss, _ = evaluate(s.model, valid_data, t.bptt, max_batches=t.max_batches,
+                                                    progress=progress, description="valid", world=world)
             progress.line(f"| start | valid loss {s.state.best_val_loss:5.2f} | "
                           f"valid ppl {perplexity(s.state.best_val_loss):8.2f}")
             run.save(FINETUNE.best, {**model_record(phase, cfg, vocab, s.model), "epoch": 0,
                                      "val_loss": s.state.best_val_loss})
             s.average = ParameterAverage(s.model.parameters())
         st = s.state
-        with StopRequest() as s.stop:
+        with _epoch_log(run, s, phase) as s.log, StopRequest() as s.stop:
             while not st.stopped and st.epoch < t.epochs:
                 epoch = st.epoch + 1
                 stats = _epoch_or_interrupt(run, s, phase, vocab, train_data, epoch, cursor)
@@ -261,7 +270,7 @@ def overfit(cfg: LMConfig, path: Path, *, device: torch.device, resume: bool = F
         progress, t = s.progress, cfg.train
         train_data = world.shard_columns(columns["train"]).to(device)
         st = s.state
-        with StopRequest() as s.stop:
+        with _epoch_log(run, s, phase) as s.log, StopRequest() as s.stop:
             while not st.stopped and st.epoch < t.epochs:
                 epoch = st.epoch + 1
                 stats = _epoch_or_interrupt(run, s, phase, vocab, train_data, epoch, cursor, count_correct=True)
@@ -278,9 +287,9 @@ def overfit(cfg: LMConfig, path: Path, *, device: torch.device, resume: bool = F
                     st.memorized_epoch, st.stopped = epoch, True
                 st.epoch = epoch
                 st.last = {"train_loss": stats.loss, "train_acc": stats.accuracy}
-                run.append_metrics({"epoch": epoch, "elapsed_s": round(s.clock.elapsed(), 3),
-                                    "train_loss": stats.loss, "train_ppl": perplexity(stats.loss),
-                                    "train_acc": stats.accuracy, "lr": s.lr()})
+                s.log.epoch({"epoch": epoch, "elapsed_s": round(s.clock.elapsed(), 3),
+                             "train_loss": stats.loss, "train_ppl": perplexity(stats.loss),
+                             "train_acc": stats.accuracy, "lr": s.lr()})
                 save_last(run, s, phase, vocab)
         return _results(run, s, phase, device, {
             "train_ppl": perplexity(st.last["train_loss"]) if st.last else None,

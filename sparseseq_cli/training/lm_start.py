@@ -18,6 +18,7 @@ from sparseseq_cli.run_folder import RunFolder
 from sparseseq_cli.training.distributed import World
 from sparseseq_cli.training.lm_checkpoints import restore
 from sparseseq_cli.training.lm_loop import Session
+from sparseseq_cli.training.precision import Mixed
 from sparseseq_cli.training.start import open_phase, released_on_error
 
 
@@ -71,7 +72,7 @@ def new_session(cfg: LMConfig, model: LanguageModel, progress: Progress, world: 
     optimizer = torch.optim.SGD(model.parameters(), lr=t.lr, momentum=t.momentum, weight_decay=t.wdecay)
     world.seed_dropout(t.seed)
     return Session(cfg, model, optimizer, progress, seq_rng=random.Random(t.seed), world=world,
-                   net=world.wrap(model))
+                   net=world.wrap(model), amp=Mixed(t.precision, model.decoder_bias.device))
 
 
 def start_new_model(cfg: LMConfig, path: Path, splits: tuple[str, ...], *, device: torch.device,

@@ -18,6 +18,8 @@ class TrainOptions:
     data: Optional[str] = None
     max_batches: Optional[int] = None
     save: Optional[Path] = None       # the run folder (finetune-lm: the trained run)
+    precision: Optional[str] = None   # train.precision: fp32, bf16 or fp16
+    tensorboard: Optional[bool] = None  # log.tensorboard (True: on; None: the config's)
     device: str = "auto"
     resume: bool = False
     force: bool = False
@@ -26,7 +28,8 @@ class TrainOptions:
     def flags(self) -> dict[str, Any]:
         """The dedicated flags as config keys (None: not given)."""
         return {"train.seed": self.seed, "train.epochs": self.epochs, "data.path": self.data,
-                "train.max_batches": self.max_batches}
+                "train.max_batches": self.max_batches, "train.precision": self.precision,
+                "log.tensorboard": self.tensorboard}
 
     def given(self) -> bool:
         """Whether any configuration source besides a saved run was named."""

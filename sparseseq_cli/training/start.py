@@ -16,14 +16,14 @@ from typing import Any, Callable, Iterator, Optional
 
 import torch
 
-from sparseseq_cli.config import Config, config_from_dict, config_to_dict, dump_config, load_config, run_name
+from sparseseq_cli.config import SECTIONS, Config, config_from_dict, config_to_dict, dump_config, load_config, run_name
 from sparseseq_cli.errors import SparseseqError
 from sparseseq_cli.run_folder import CONFIG, TRAIN, RunFiles, RunFolder
 from sparseseq_cli.tasks import Phase, Task
 from sparseseq_cli.training.distributed import World
 from sparseseq_cli.training.options import TrainOptions
 
-MAY_CHANGE_ON_RESUME = ("train.epochs", "train.log_interval")
+MAY_CHANGE_ON_RESUME = ("train.epochs", "train.log_interval", "log.tensorboard")
 
 
 def resolve_run(task: Task, options: TrainOptions) -> tuple[Config, Path]:
@@ -45,7 +45,7 @@ def resolve_run(task: Task, options: TrainOptions) -> tuple[Config, Path]:
 def check_resumable(saved: Config, given: Config, path: Path) -> None:
     """The resume rule (module docstring)."""
     old, new = config_to_dict(saved), config_to_dict(given)
-    for section in ("data", "model", "train"):
+    for section in SECTIONS:
         for key, value in old[section].items():
             if f"{section}.{key}" not in MAY_CHANGE_ON_RESUME and new[section][key] != value:
                 raise SparseseqError(
@@ -109,7 +109,8 @@ def git_commit() -> str | None:
 def env_info(device: torch.device) -> dict[str, Any]:
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
     return {"python": platform.python_version(), "torch": torch.__version__,
-            "cuda": torch.version.cuda, "device": name, "git_commit": git_commit()}
+            "cuda": torch.version.cuda, "device": name, "threads": torch.get_num_threads(),
+            "git_commit": git_commit()}
 
 
 def results_record(*, phase: Phase, cfg: Config, params: dict[str, int], metrics: dict[str, Any],
@@ -119,6 +120,7 @@ def results_record(*, phase: Phase, cfg: Config, params: dict[str, int], metrics
     marks a run stopped because its loss was no longer finite."""
     status = {"status": "finished"} if diverged is None else {"status": "diverged", "diverged": diverged}
     return {"task": phase.task.value, "phase": phase.value, **status, "preset": cfg.preset, "seed": cfg.train.seed,
+            "precision": cfg.train.precision.value,
             "config": config_to_dict(cfg), "params": params, "metrics": metrics,
             "epochs": epochs, "wall_time_s": round(wall_time_s, 3),
             "tokens_per_s": round(train_tokens / train_s, 1) if train_s > 0 else None,

@@ -25,6 +25,8 @@ from sparseseq_cli.run_folder import TRAIN, RunFolder
 from sparseseq_cli.tasks import Phase
 from sparseseq_cli.training.distributed import World
 from sparseseq_cli.training.divergence import stop_diverged
+from sparseseq_cli.training.precision import Mixed
+from sparseseq_cli.training.tensorboard import EpochLog
 from sparseseq_cli.training.start import open_phase, results_record
 from sparseseq_cli.training.state import (Clock, StopRequest, TaggerState, TrainingInterrupted, model_record,
                                           restore_state)
@@ -98,12 +100,14 @@ def _train_pos(cfg: POSConfig, path: Path, *, device: torch.device, resume: bool
         world.broadcast_parameters(model)
         world.seed_dropout(cfg.train.seed)
         optimizer = make_optimizer(cfg, model)
+        amp = Mixed(cfg.train.precision, device)
         batching = torch.Generator().manual_seed(cfg.train.seed)
         state = TaggerState()
         params = model.param_counts()
         if saved is not None:
             model.load_state_dict(saved["model"])
             optimizer.load_state_dict(saved["optimizer"])
+            amp.load_state_dict(saved.get("scaler"))
             batching.set_state(saved["batching"])
             world.restore_rng(saved, cfg.train.seed)
             state = restore_state(TaggerState, saved["state"], str(run.path / TRAIN.last))
@@ -125,13 +129,14 @@ def _train_pos(cfg: POSConfig, path: Path, *, device: torch.device, resume: bool
         eval_sets = {name: eval_batches(split, cfg.train.eval_batch_size) for name, split in splits.items()
                      if name != "train"}
         last_dev = None
-        with StopRequest() as stop:
+        with EpochLog(run, PHASE.value, cfg.log.tensorboard, state.epoch if saved else None) as log, \
+                StopRequest() as stop:
             for epoch in range(state.epoch + 1, cfg.train.epochs + 1):
                 start = time.perf_counter()
                 batches = train_batches(splits["train"], cfg.train.batch_size, batching)
                 batches = batches[:cfg.train.max_batches] if cfg.train.max_batches else batches
                 with progress.bar(f"epoch {epoch}", len(batches)) as bar:
-                    result = train_epoch(model, optimizer, batches, device, bar, stop, world)
+                    result = train_epoch(model, optimizer, batches, device, bar, stop, world, amp)
                 if result.stopped:
                     progress.line(f"| stopped during epoch {epoch}")
                     raise TrainingInterrupted(f"stopped during epoch {epoch}: `sparseseq train-pos "
@@ -140,7 +145,8 @@ def _train_pos(cfg: POSConfig, path: Path, *, device: torch.device, resume: bool
                     diverge(epoch, result.diverged_batch)
                 loss = result.loss
                 train_s = time.perf_counter() - start
-                last_dev = evaluate(model, eval_sets["valid"], device, none_id, world)
+                with amp.autocast():
+                    last_dev = evaluate(model, eval_sets["valid"], device, none_id, world)
                 state.epoch, state.train_s = epoch, state.train_s + train_s
                 state.train_tokens += sum(b.tokens for b in batches)
                 if last_dev.acc > state.best_dev_acc:
@@ -148,20 +154,23 @@ def _train_pos(cfg: POSConfig, path: Path, *, device: torch.device, resume: bool
                     run.save(TRAIN.best, {**model_record(PHASE, cfg, vocab.words, model, tags), "epoch": epoch})
                 # the metrics line first, then the last checkpoint: a kill between the two makes the
                 # resumed run repeat this epoch (and trim its line), never lose it
-                run.append_metrics({"epoch": epoch, "elapsed_s": round(clock.elapsed(), 3),
-                                    "train_s": round(train_s, 3), "train_loss": loss,
-                                    "dev_acc": last_dev.acc, "dev_acc_no_none": last_dev.acc_no_none})
+                log.epoch({"epoch": epoch, "elapsed_s": round(clock.elapsed(), 3),
+                           "train_s": round(train_s, 3), "train_loss": loss,
+                           "dev_acc": last_dev.acc, "dev_acc_no_none": last_dev.acc_no_none})
                 state.elapsed_s = clock.elapsed()
                 run.save(TRAIN.last, {**model_record(PHASE, cfg, vocab.words, model, tags),
                                       "optimizer": optimizer.state_dict(), "state": state.as_dict(),
-                                      **world.rng_record(), "batching": batching.get_state()})
+                                      **world.rng_record(), "batching": batching.get_state(),
+                                      "scaler": amp.state_dict()})
                 progress.line(f"| epoch {epoch:3d} | time {train_s:6.2f}s train, "
                               f"{time.perf_counter() - start - train_s:5.2f}s dev | train loss {loss:6.4f} | "
                               f"dev acc {last_dev.acc:.4f} | without -NONE- {last_dev.acc_no_none:.4f}")
 
         if last_dev is None:   # resumed after the last epoch had finished: the final evaluations remain
-            last_dev = evaluate(model, eval_sets["valid"], device, none_id, world)
-        metrics = _final_metrics(model, run, eval_sets, device, none_id, last_dev, state, world)
+            with amp.autocast():
+                last_dev = evaluate(model, eval_sets["valid"], device, none_id, world)
+        with amp.autocast():
+            metrics = _final_metrics(model, run, eval_sets, device, none_id, last_dev, state, world)
         results = results_record(phase=PHASE, cfg=cfg, params=params, metrics=metrics, epochs=state.epoch,
                                  wall_time_s=clock.elapsed(), train_tokens=state.train_tokens,
                                  train_s=state.train_s, device=device)

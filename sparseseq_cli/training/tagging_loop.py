@@ -15,12 +15,13 @@ from typing import Optional
 import torch
 import torch.nn.functional as F
 
-from sparseseq_cli.config import OptimizerName, POSConfig
+from sparseseq_cli.config import OptimizerName, POSConfig, Precision
 from sparseseq_cli.corpora.tag_batches import Batch
 from sparseseq_cli.models.evaluation import Accuracy, batch_hits
 from sparseseq_cli.models.tagger import Tagger, real_tokens
 from sparseseq_cli.training.distributed import World
 from sparseseq_cli.training.divergence import NonFiniteWatch
+from sparseseq_cli.training.precision import Mixed
 from sparseseq_cli.training.state import StopRequest
 
 
@@ -58,12 +59,13 @@ class PassResult:
 
 def train_epoch(model: Tagger, optimizer: torch.optim.Optimizer, batches: list[Batch],
                 device: torch.device, bar=None, stop: Optional[StopRequest] = None,
-                world: World = World()) -> PassResult:
+                world: World = World(), amp: Optional[Mixed] = None) -> PassResult:
     """One pass over ``batches``; the loss is the original's train loss."""
     model.train()
     params = list(model.parameters())
     total = torch.zeros((), device=device)
     watch = NonFiniteWatch(device, world)
+    amp = amp or Mixed(Precision.FP32, device)
     for step, batch in enumerate(batches):
         if stop is not None and world.stop_now(stop.requested, step):
             return PassResult(math.nan, stopped=True)
@@ -72,14 +74,15 @@ def train_epoch(model: Tagger, optimizer: torch.optim.Optimizer, batches: list[B
         loss = torch.zeros((), device=device)
         if share is not None:
             share = share.to(device)
-            loss = F.cross_entropy(model(share.ids, share.lengths), real_tokens(share.tags, share.lengths))
+            with amp.autocast():
+                loss = F.cross_entropy(model(share.ids, share.lengths), real_tokens(share.tags, share.lengths))
             # the ranks' parts of the batch's mean (times 1.0 in a single process)
             loss = loss * (share.tokens / batch.tokens)
-            loss.backward()
+            amp.backward(loss)
             total += loss.detach()
         watch.note(step, loss)
         world.sum_gradients(params)
-        optimizer.step()
+        amp.step(optimizer)
         if bar is not None:
             bar.advance()
         bad = watch.first_bad(step + 1, end=step + 1 == len(batches))
