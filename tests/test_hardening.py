@@ -128,12 +128,18 @@ def _wait_for(condition, timeout=120):
     assert condition()
 
 
-def test_a_live_run_refuses_a_second_start_resume_and_force(tmp_path, make_lm_corpus, make_lm_config):
+def _live_run(tmp_path, make_lm_corpus, make_lm_config, epochs):
+    """A train-lm process that has opened its run folder and trains for a few seconds."""
     corpus = make_lm_corpus(tmp_path / "corpus", lines=(2000, 40, 40))
-    config = make_lm_config(corpus, tmp_path / "tiny.yaml", epochs=3)
+    config = make_lm_config(corpus, tmp_path / "tiny.yaml", epochs=epochs)
     save = tmp_path / "run"
     live = _train(config, save)
     _wait_for(lambda: (save / "config.yaml").exists())
+    return config, save, live
+
+
+def test_a_live_run_refuses_a_second_start_resume_and_force(tmp_path, make_lm_corpus, make_lm_config):
+    config, save, live = _live_run(tmp_path, make_lm_corpus, make_lm_config, epochs=3)
     for extra in ([], ["--resume"], ["--force", "--seed", "7"]):
         result = runner.invoke(app, ["train-lm", "--config", str(config), "--save", str(save),
                                      "--device", "cpu", *extra])
@@ -156,11 +162,7 @@ def test_two_starts_at_the_same_moment_give_one_run(tmp_path, make_lm_corpus, ma
 
 
 def test_a_killed_run_leaves_no_stale_lock(tmp_path, make_lm_corpus, make_lm_config):
-    corpus = make_lm_corpus(tmp_path / "corpus", lines=(2000, 40, 40))
-    config = make_lm_config(corpus, tmp_path / "tiny.yaml", epochs=2)
-    save = tmp_path / "run"
-    live = _train(config, save)
-    _wait_for(lambda: (save / "config.yaml").exists())
+    _, save, live = _live_run(tmp_path, make_lm_corpus, make_lm_config, epochs=2)
     live.send_signal(signal.SIGKILL)
     live.wait(timeout=60)
     assert (save / LOCK).exists()

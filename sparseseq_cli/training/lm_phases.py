@@ -17,7 +17,7 @@ from __future__ import annotations
 import math
 from contextlib import nullcontext
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Optional
+from typing import Any, Callable, Iterable, Mapping, Optional
 
 import torch
 
@@ -151,6 +151,23 @@ def _epoch_log(run: RunFolder, s: Session, phase: Phase) -> EpochLog:
     return EpochLog(run, phase.value, s.cfg.log.tensorboard, s.state.epoch if run.resuming else None)
 
 
+def _validated_epochs(run: RunFolder, s: Session, phase: Phase, vocab: list[str], train_data: torch.Tensor,
+                      valid_data: torch.Tensor, cursor: Optional[dict],
+                      between: Callable[[float, bool], None]) -> None:
+    """train-lm's and finetune-lm's epochs: train, validate, apply the phase's rule
+    ``between(val_loss, averaged)`` (which may stop the run), record the epoch."""
+    st = s.state
+    with _epoch_log(run, s, phase) as s.log, StopRequest() as s.stop:
+        while not st.stopped and st.epoch < s.cfg.train.epochs:
+            epoch = st.epoch + 1
+            stats = _epoch_or_interrupt(run, s, phase, vocab, train_data, epoch, cursor)
+            cursor = None
+            averaged = s.average is not None
+            val_loss = _validate_epoch(run, s, phase, vocab, valid_data, epoch, stats)
+            between(val_loss, averaged)
+            _end_validated_epoch(run, s, phase, vocab, epoch, stats, val_loss, averaged)
+
+
 def _before_last(history: list[float], n: int) -> list[float]:
     """``history[:-n]``, also for n = 0 (where ``[:-0]`` would be empty)."""
     return history[:len(history) - n]
@@ -170,26 +187,22 @@ def train_lm(cfg: LMConfig, path: Path, *, device: torch.device, resume: bool = 
         valid_data = world.split_columns(columns["valid"]).to(device)
         test_data = columns["test"].to(device)
         st = s.state
-        with _epoch_log(run, s, phase) as s.log, StopRequest() as s.stop:
-            while not st.stopped and st.epoch < t.epochs:
-                epoch = st.epoch + 1
-                stats = _epoch_or_interrupt(run, s, phase, vocab, train_data, epoch, cursor)
-                cursor = None
-                averaged = s.average is not None
-                val_loss = _validate_epoch(run, s, phase, vocab, valid_data, epoch, stats)
-                if averaged:
-                    st.asgd_worse = 0 if val_loss <= st.asgd_prev_loss else st.asgd_worse + 1
-                    st.asgd_prev_loss = val_loss
-                    if st.asgd_worse >= t.asgd_patience:
-                        progress.line(f"breaking out of ASGD loop: validation worse for {t.asgd_patience} "
-                                      f"epochs in a row")
-                        st.stopped = True
-                else:
-                    if len(st.history) > t.nonmono and val_loss > min(_before_last(st.history, t.nonmono)):
-                        progress.line("Switching to ASGD")
-                        s.average = ParameterAverage(s.model.parameters())
-                    st.history.append(val_loss)
-                _end_validated_epoch(run, s, phase, vocab, epoch, stats, val_loss, averaged)
+
+        def nt_asgd(val_loss: float, averaged: bool) -> None:
+            if averaged:
+                st.asgd_worse = 0 if val_loss <= st.asgd_prev_loss else st.asgd_worse + 1
+                st.asgd_prev_loss = val_loss
+                if st.asgd_worse >= t.asgd_patience:
+                    progress.line(f"breaking out of ASGD loop: validation worse for {t.asgd_patience} "
+                                  f"epochs in a row")
+                    st.stopped = True
+            else:
+                if len(st.history) > t.nonmono and val_loss > min(_before_last(st.history, t.nonmono)):
+                    progress.line("Switching to ASGD")
+                    s.average = ParameterAverage(s.model.parameters())
+                st.history.append(val_loss)
+
+        _validated_epochs(run, s, phase, vocab, train_data, valid_data, cursor, nt_asgd)
         return _finish_validated(run, s, phase, device, test_data)
 
 
@@ -243,19 +256,16 @@ def finetune_lm(path: Path, *, device: torch.device, overrides: Iterable[str] = 
                                      "val_loss": s.state.best_val_loss})
             s.average = ParameterAverage(s.model.parameters())
         st = s.state
-        with _epoch_log(run, s, phase) as s.log, StopRequest() as s.stop:
-            while not st.stopped and st.epoch < t.epochs:
-                epoch = st.epoch + 1
-                stats = _epoch_or_interrupt(run, s, phase, vocab, train_data, epoch, cursor)
-                cursor = None
-                val_loss = _validate_epoch(run, s, phase, vocab, valid_data, epoch, stats)
-                if len(st.history) > max(t.finetune_min_epochs, t.nonmono) and \
-                        val_loss > min(_before_last(st.history, t.nonmono)):
-                    progress.line("Done!")
-                    st.stopped = True
-                else:
-                    st.history.append(val_loss)
-                _end_validated_epoch(run, s, phase, vocab, epoch, stats, val_loss, s.average is not None)
+
+        def stop_when_no_better(val_loss: float, averaged: bool) -> None:
+            if len(st.history) > max(t.finetune_min_epochs, t.nonmono) and \
+                    val_loss > min(_before_last(st.history, t.nonmono)):
+                progress.line("Done!")
+                st.stopped = True
+            else:
+                st.history.append(val_loss)
+
+        _validated_epochs(run, s, phase, vocab, train_data, valid_data, cursor, stop_when_no_better)
         return _finish_validated(run, s, phase, device, test_data)
 
 
