@@ -6,6 +6,7 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
+from sparseseq_cli import load_run
 from sparseseq_cli.cli import app
 from sparseseq_cli.config import load_config
 from sparseseq_cli.layers import SparseEmbedding
@@ -56,6 +57,10 @@ def test_bf16_tagger_and_eval_lm(tmp_path, lm_corpus, make_lm_config, cpu):
     trained = json.loads((save / "results.json").read_text())
     assert evaluated["precision"] == "bf16"
     assert evaluated["loss"] == pytest.approx(trained["metrics"]["valid_loss"], rel=1e-6)
+    # score computes as the run trained (bf16), so it reproduces eval-lm at the eval batch size 1
+    test = json.loads(runner.invoke(app, ["eval-lm", str(save), "--device", "cpu", "--json"]).stdout)
+    scored = load_run(save).score((lm_corpus / "test.txt").read_text())
+    assert scored.loss == pytest.approx(test["loss"], rel=1e-4)
 
 
 def test_fp16_on_the_cpu_is_refused_before_anything_is_written(tmp_path):

@@ -36,15 +36,17 @@ class LanguageModelRun(Run):
         words, or lists of words), one text with the state carried over (the default) or
         each line from a fresh state; see :mod:`sparseseq_cli.inference.scoring`."""
         score = scoring.score_independent if independent else scoring.score_continuous
-        return score(self.model, self.vocab, scoring.split_lines(lines), bptt=self.config.train.bptt,
-                     device=self.device, source=source)
+        with self.autocast():
+            return score(self.model, self.vocab, scoring.split_lines(lines), bptt=self.config.train.bptt,
+                         device=self.device, source=source)
 
     def generate(self, words: int = 100, temperature: float = 1.0, seed: Optional[int] = None,
                  prompt: Optional[str] = None) -> str:
         """``words`` sampled tokens after ``prompt``, a line break for each ``<eos>``; see
         :mod:`sparseseq_cli.inference.generation`."""
-        return generation.generate(self.model, self.vocab, words=words, temperature=temperature, seed=seed,
-                                   prompt=prompt, device=self.device)
+        with self.autocast():
+            return generation.generate(self.model, self.vocab, words=words, temperature=temperature,
+                                       seed=seed, prompt=prompt, device=self.device)
 
     def encode(self, line: str) -> torch.Tensor:
         """A line's word ids as the model reads them, (T, 1) on the run's device (words outside
@@ -64,8 +66,9 @@ class TaggerRun(Run):
 
     def tag_sentences(self, sentences: list, *, gold: bool) -> tagging.Tagged:
         """``corpora.conll.Sentence`` objects; with ``gold`` their tags give the accuracy."""
-        return tagging.tag_sentences(self.model, self.vocab, self.tags, sentences, gold=gold,
-                                     batch_size=self.config.train.eval_batch_size, device=self.device)
+        with self.autocast():
+            return tagging.tag_sentences(self.model, self.vocab, self.tags, sentences, gold=gold,
+                                         batch_size=self.config.train.eval_batch_size, device=self.device)
 
     def encode(self, sentence: str) -> torch.Tensor:
         """A sentence's word ids, (T, 1) on the run's device, unknown words as ``<unk>``."""

@@ -15,6 +15,7 @@ from torch import nn
 from sparseseq_cli.config import Config
 from sparseseq_cli.corpora.vocab import Vocabulary
 from sparseseq_cli.errors import SparseseqError
+from sparseseq_cli.models.evaluation import autocast
 from sparseseq_cli.run_folder import CONFIG, FINETUNE, TRAIN, RunFiles, RunFolder
 
 # the commands that train each task, named in the errors
@@ -36,6 +37,10 @@ class Run:
     device: torch.device
     finished: bool
     note: Optional[str]
+
+    def autocast(self):
+        """The precision the run trained in (train.precision), so its numbers reproduce."""
+        return autocast(self.config.train.precision, self.device)
 
     def describe(self) -> str:
         """Which model this is, for a command's summary line."""

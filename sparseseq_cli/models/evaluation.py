@@ -28,6 +28,13 @@ from sparseseq_cli.models.tagger import Tagger, real_tokens
 MAX_LOSS = math.log(sys.float_info.max)
 
 
+def autocast(precision: str, device: torch.device):
+    """The ``torch.autocast`` of a run's ``train.precision`` ("fp32": none), so that training,
+    eval-lm and the trained-model commands compute alike."""
+    dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(str(getattr(precision, "value", precision)))
+    return torch.autocast(device.type, dtype=dtype or torch.float32, enabled=dtype is not None)
+
+
 def perplexity(loss: float) -> float:
     """exp(loss), infinite where exp would overflow a float."""
     return math.exp(loss) if loss < MAX_LOSS else math.inf

@@ -15,9 +15,7 @@ import torch
 
 from sparseseq_cli.config import Precision
 from sparseseq_cli.errors import SparseseqError
-
-_DTYPES = {Precision.BF16: torch.bfloat16, Precision.FP16: torch.float16}
-
+from sparseseq_cli.models.evaluation import autocast
 
 def check_precision(precision: Precision, device: torch.device) -> None:
     if precision is Precision.FP16 and device.type != "cuda":
@@ -33,8 +31,7 @@ class Mixed:
             torch.amp.GradScaler(device.type) if precision is Precision.FP16 else None)
 
     def autocast(self) -> AbstractContextManager:
-        return torch.autocast(self.device_type, dtype=_DTYPES.get(self.precision, torch.float32),
-                              enabled=self.precision is not Precision.FP32)
+        return autocast(self.precision, torch.device(self.device_type))
 
     def backward(self, loss: torch.Tensor) -> None:
         (loss if self.scaler is None else self.scaler.scale(loss)).backward()
