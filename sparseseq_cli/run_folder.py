@@ -88,7 +88,8 @@ class RunFolder:
         run = cls(path, files)
         if run.path.exists() and not run.path.is_dir():
             raise SparseseqError(f"{run.path} is a file, not a run folder: choose another --save")
-        if run.path.exists() and not run.is_run_folder() and any(run.path.iterdir()):
+        # (a lock file alone is a run starting this moment, whose lock answers below)
+        if run.path.exists() and not run.is_run_folder() and any(p.name != LOCK for p in run.path.iterdir()):
             raise SparseseqError(f"{run.path} holds other files and is not a sparseseq run folder "
                                  f"(no {MARKER}): choose a new or empty folder for --save")
         try:
