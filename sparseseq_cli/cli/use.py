@@ -45,9 +45,11 @@ def score(run_folder: UseRunArg, file: FileArg, finetuned: FinetunedOpt = False,
                                     "instead of as one continuous text.")] = False,
           device: DeviceOpt = "auto", threads: ThreadsOpt = None, json_out: JsonOpt = False,
           quiet: QuietOpt = False) -> None:
-    """Log-probability and perplexity of each line of FILE (one sentence a line, tokenized as
-    the training data) and of the whole. By default the lines are one text, as eval-lm reads a
-    split: scoring a split's file gives eval-lm's perplexity."""
+    """Log-probability and perplexity of each line of FILE, and of the whole.
+
+    FILE holds one sentence a line, tokenized as the training data (- reads stdin). By
+    default the lines are one text, as eval-lm reads a split: scoring a split's file gives
+    eval-lm's perplexity."""
     from sparseseq_cli.inference.reading import read_input
 
     run = _load(run_folder, "lm", finetuned, device, quiet)
@@ -94,9 +96,10 @@ def generate(run_folder: UseRunArg,
 @app.command("tag")
 def tag(run_folder: UseRunArg, file: FileArg, device: DeviceOpt = "auto", threads: ThreadsOpt = None,
         json_out: JsonOpt = False, quiet: QuietOpt = False) -> None:
-    """Tag FILE with a train-pos run's best model: FILE holds one sentence a line, or CoNLL
-    (token TAB tag, a blank line between sentences), whose given tags then give the accuracy.
-    Prints CoNLL, token TAB predicted tag."""
+    """Tag FILE with a train-pos run's best model; prints CoNLL, token TAB predicted tag.
+
+    FILE holds one sentence a line, or CoNLL (token TAB tag, a blank line between
+    sentences), whose given tags then give the accuracy."""
     from sparseseq_cli.inference.reading import read_input
     from sparseseq_cli.inference.tagging import parse_input
 
