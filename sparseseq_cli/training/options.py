@@ -30,8 +30,3 @@ class TrainOptions:
         return {"train.seed": self.seed, "train.epochs": self.epochs, "data.path": self.data,
                 "train.max_batches": self.max_batches, "train.precision": self.precision,
                 "log.tensorboard": self.tensorboard}
-
-    def given(self) -> bool:
-        """Whether any configuration source besides a saved run was named."""
-        return bool(self.preset or self.config_file or self.sets
-                    or any(v is not None for v in self.flags().values()))
