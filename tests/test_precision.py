@@ -74,7 +74,7 @@ def test_fp16_on_the_cpu_is_refused_before_anything_is_written(tmp_path):
 
 @pytest.mark.cuda
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
-def test_fp16_on_cuda_trains_with_a_scaler_and_resumes(tmp_path, lm_corpus, make_lm_config):
+def test_fp16_on_cuda_trains_with_a_scaler(tmp_path, lm_corpus, make_lm_config):
     cuda = torch.device("cuda")
     cfg = load_config(config_file=make_lm_config(lm_corpus, tmp_path / "tiny.yaml", epochs=2),
                       overrides=["precision=fp16"])
