@@ -124,32 +124,38 @@ class FileLock:
     death of the process: the kernel drops it, so a SIGKILL never leaves a stale lock. The
     file holds the holder's pid, for the message another process gets."""
 
+    available = fcntl is not None   # False on Windows: callers go on unguarded
+
     def __init__(self, path: Path):
         self.path = Path(path)
         self._fd: int | None = None
 
-    def acquire(self, what: str) -> None:
-        """Take the lock, or raise a one-line error naming ``what`` and the holder."""
+    def acquire(self, what: str) -> bool:
+        """Take the lock, or raise a one-line error naming ``what`` and the holder. False when
+        no lock could be taken at all (no fcntl, or a file system without locks): the caller
+        then goes on unguarded."""
         try:
             fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o666)
         except OSError as err:
             raise SparseseqError(f"cannot write to {what} ({err.strerror}): choose a writable "
                                  f"folder") from None
-        if fcntl is not None:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                holder = os.read(fd, 200).decode("utf-8", "replace").strip() or "unknown"
-                os.close(fd)
-                raise SparseseqError(f"{what} is in use by process {holder}: wait for "
-                                     f"it to end, or stop it first") from None
-            except OSError:
-                # a file system without locks (some network mounts): go on unguarded, as
-                # on a platform without fcntl
-                pass
+        if fcntl is None:   # no advisory locks on this platform
+            os.close(fd)
+            return False
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.read(fd, 200).decode("utf-8", "replace").strip() or "unknown"
+            os.close(fd)
+            raise SparseseqError(f"{what} is in use by process {holder}: wait for "
+                                 f"it to end, or stop it first") from None
+        except OSError:   # a file system without locks (some network mounts)
+            os.close(fd)
+            return False
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
         self._fd = fd
+        return True
 
     def release(self) -> None:
         if self._fd is not None:

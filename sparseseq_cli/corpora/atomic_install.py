@@ -14,7 +14,6 @@ delete by the next run that holds the lock, and is.
 """
 from __future__ import annotations
 
-import importlib.util
 import os
 import re
 import shutil
@@ -28,8 +27,6 @@ from sparseseq_cli.errors import SparseseqError
 from sparseseq_cli.files import FileLock
 from sparseseq_cli.progress import Progress
 
-# Windows has no advisory locks: getdata runs unlocked there and leaves old work folders alone
-_LOCKS = importlib.util.find_spec("fcntl") is not None
 
 MANIFEST = "SHA256SUMS"
 DOWNLOADS = ".downloads"
@@ -92,16 +89,14 @@ def hold_dest(dest: Path, progress: Progress) -> Iterator[None]:
 
 def _acquire(dest: Path, progress: Progress) -> FileLock | None:
     """DEST's lock, held; None where advisory locks are not available."""
-    if not _LOCKS:
+    if not FileLock.available:   # Windows: getdata runs unlocked and leaves old work folders alone
         return None
     path, pid = dest / LOCK, str(os.getpid())
     for _ in range(_LOCK_TRIES):
         lock = FileLock(path)
-        try:
-            lock.acquire(f"getdata's --dest {dest}")  # "... is in use by process PID: ..."
-        except OSError as err:  # a file system without locks (some network mounts)
-            progress.line(f"note: cannot lock {path} ({err.strerror}); not guarding {dest} against a "
-                          f"second getdata, and leaving any old {WORK_PREFIX}* folders alone")
+        if not lock.acquire(f"getdata's --dest {dest}"):  # held elsewhere: "... in use by process PID"
+            progress.line(f"note: cannot lock {path} (its file system has no locks); not guarding {dest} "
+                          f"against a second getdata, and leaving any old {WORK_PREFIX}* folders alone")
             return None
         # A run deletes the lock file before letting go of it, so the file locked here may
         # already be gone from DEST, and another run free to lock a new one. The lock

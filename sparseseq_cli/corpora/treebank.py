@@ -125,7 +125,9 @@ def read_treebank(sections: dict[int, list[Path]]) -> dict[str, list[Sentence]]:
     for split, numbers in SPLIT_SECTIONS.items():
         paths = [p for n in numbers for p in sections.get(n, [])]
         if paths:
-            splits[split] = [s for p in paths for s in parse_mrg(read_text(p, str(p), "give the treebank's .mrg files as they come"), str(p))]
+            splits[split] = [s for p in paths
+                             for s in parse_mrg(read_text(p, str(p), "give the treebank's .mrg files as they come"),
+                                                str(p))]
     return splits
 
 

@@ -18,9 +18,10 @@ import torch
 from sparseseq_cli.corpora.conll import Sentence, parse_conll
 from sparseseq_cli.corpora.tag_batches import encode, eval_batches, eval_order, none_tag_id
 from sparseseq_cli.corpora.vocab import Vocabulary
+from sparseseq_cli.devices import tagger_threads
 from sparseseq_cli.errors import SparseseqError
 from sparseseq_cli.models.evaluation import Accuracy, batch_hits
-from sparseseq_cli.models.tagger import Tagger, one_cpu_thread, token_mask
+from sparseseq_cli.models.tagger import Tagger, token_mask
 
 
 @dataclass(frozen=True)
@@ -85,7 +86,7 @@ def tag_sentences(model: Tagger, vocab: Vocabulary, tags: tuple[str, ...], sente
     counts = torch.zeros(4, dtype=torch.long)
     order = eval_order(split).tolist()
     done = 0
-    with one_cpu_thread(device):
+    with tagger_threads(device):
         for batch in eval_batches(split, batch_size):
             batch = batch.to(device)
             ids, hits = batch_hits(model, batch.ids, batch.tags, batch.lengths, none_tag_id(tags))

@@ -10,8 +10,7 @@ Three parts, ``embedding``, ``bilstm`` and ``head``, so parameters can be counte
 """
 from __future__ import annotations
 
-from contextlib import contextmanager
-from typing import Any, Iterator
+from typing import Any
 
 import torch
 from torch import nn
@@ -100,17 +99,3 @@ class Tagger(nn.Module):
 def real_tokens(tags: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
     """Padded gold tags (T, B) -> (N,) in the order of :meth:`Tagger.forward`'s scores."""
     return tags[token_mask(lengths, tags.size(0), tags.device)]
-
-
-@contextmanager
-def one_cpu_thread(device: torch.device) -> Iterator[None]:
-    """Run the tagger on one CPU thread: its matrices are tiny (e.g. 20 x 40), so more threads
-    only add OpenMP barriers (an epoch took 95 s instead of 3 s on a busy machine), and
-    training measured its dev accuracy this way, which ``tag`` reproduces exactly."""
-    threads = torch.get_num_threads()
-    if device.type == "cpu":
-        torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(threads)

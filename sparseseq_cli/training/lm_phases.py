@@ -46,11 +46,8 @@ def _diverge(run: RunFolder, s: Session, phase: Phase, device: torch.device, epo
              batch: Optional[int], where: str) -> None:
     """Record the divergence in results.json and stop with one line (the last good
     checkpoints stay as they were)."""
-    st = s.state
-    stop_diverged(run, results_record(
-        phase=phase, cfg=s.cfg, params=s.model.param_counts(), metrics={"best_epoch": st.best_epoch},
-        epochs=st.epoch, wall_time_s=s.clock.elapsed(), train_tokens=st.train_tokens, train_s=st.train_s,
-        device=device, diverged={"epoch": epoch, "batch": batch, "where": where, "lr": s.cfg.train.lr}))
+    stop_diverged(run, _record(s, phase, device, {"best_epoch": s.state.best_epoch},
+                               diverged={"epoch": epoch, "batch": batch, "where": where, "lr": s.cfg.train.lr}))
 
 
 def _epoch_or_interrupt(run: RunFolder, s: Session, phase: Phase, vocab: list[str], data: torch.Tensor,
@@ -126,12 +123,18 @@ def _test(run: RunFolder, s: Session, test_data: torch.Tensor) -> float:
     return s.world.on_main(test)
 
 
+def _record(s: Session, phase: Phase, device: torch.device, metrics: dict[str, Any],
+            diverged: Optional[dict[str, Any]] = None) -> dict[str, Any]:
+    """The session's results.json record (of a finished run, or of a diverged one)."""
+    st = s.state
+    return results_record(phase=phase, cfg=s.cfg, params=s.model.param_counts(), metrics=metrics,
+                          epochs=st.epoch, wall_time_s=s.clock.elapsed(), train_tokens=st.train_tokens,
+                          train_s=st.train_s, device=device, diverged=diverged)
+
+
 def _results(run: RunFolder, s: Session, phase: Phase, device: torch.device,
              metrics: dict[str, Any]) -> dict[str, Any]:
-    st = s.state
-    record = results_record(phase=phase, cfg=s.cfg, params=s.model.param_counts(), metrics=metrics,
-                            epochs=st.epoch, wall_time_s=s.clock.elapsed(), train_tokens=st.train_tokens,
-                            train_s=st.train_s, device=device)
+    record = _record(s, phase, device, metrics)
     run.write_results(record)
     return record
 

@@ -19,7 +19,8 @@ from sparseseq_cli.config import POSConfig
 from sparseseq_cli.corpora.conll import check_tags, load_tagged_corpus
 from sparseseq_cli.corpora.tag_batches import build_vocabulary, encode, eval_batches, none_tag_id, train_batches
 from sparseseq_cli.corpora.vocab import Vocabulary
-from sparseseq_cli.models.tagger import Tagger, one_cpu_thread
+from sparseseq_cli.devices import tagger_threads
+from sparseseq_cli.models.tagger import Tagger
 from sparseseq_cli.progress import Progress
 from sparseseq_cli.run_folder import TRAIN, RunFolder
 from sparseseq_cli.tasks import Phase
@@ -81,7 +82,7 @@ def train_pos(cfg: POSConfig, path: Path, *, device: torch.device, resume: bool 
               force: bool = False, quiet: bool = False, world: World = World()) -> dict[str, Any]:
     """Train (or resume) a tagger in the run folder ``path``; returns the results.json record.
     Under torchrun ``world`` is this rank's place (see :func:`data_parallel`)."""
-    with one_cpu_thread(device):
+    with tagger_threads(device):
         return _train_pos(cfg, path, device=device, resume=resume, force=force, quiet=quiet, world=world)
 
 
@@ -118,13 +119,15 @@ def _train_pos(cfg: POSConfig, path: Path, *, device: torch.device, resume: bool
             _describe(progress, cfg, device, vocab, tags, splits, params, world)
         clock = Clock(state.elapsed_s)
 
+        def record(metrics: dict[str, Any], diverged: Optional[dict[str, Any]] = None) -> dict[str, Any]:
+            """The results.json record (of a finished run, or of a diverged one)."""
+            return results_record(phase=PHASE, cfg=cfg, params=params, metrics=metrics, epochs=state.epoch,
+                                  wall_time_s=clock.elapsed(), train_tokens=state.train_tokens,
+                                  train_s=state.train_s, device=device, diverged=diverged)
+
         def diverge(epoch: int, batch: int) -> None:
-            record = results_record(phase=PHASE, cfg=cfg, params=params, metrics={"best_epoch": state.best_epoch},
-                                    epochs=state.epoch, wall_time_s=clock.elapsed(),
-                                    train_tokens=state.train_tokens, train_s=state.train_s, device=device,
-                                    diverged={"epoch": epoch, "batch": batch, "where": "training",
-                                              "lr": cfg.train.lr})
-            stop_diverged(run, record)
+            stop_diverged(run, record({"best_epoch": state.best_epoch},
+                                      {"epoch": epoch, "batch": batch, "where": "training", "lr": cfg.train.lr}))
 
         eval_sets = {name: eval_batches(split, cfg.train.eval_batch_size) for name, split in splits.items()
                      if name != "train"}
@@ -171,9 +174,7 @@ def _train_pos(cfg: POSConfig, path: Path, *, device: torch.device, resume: bool
                 last_dev = evaluate(model, eval_sets["valid"], device, none_id, world)
         with amp.autocast():
             metrics = _final_metrics(model, run, eval_sets, device, none_id, last_dev, state, world)
-        results = results_record(phase=PHASE, cfg=cfg, params=params, metrics=metrics, epochs=state.epoch,
-                                 wall_time_s=clock.elapsed(), train_tokens=state.train_tokens,
-                                 train_s=state.train_s, device=device)
+        results = record(metrics)
         run.write_results(results)
         line = f"| end of training | dev acc {last_dev.acc:.4f}"
         if metrics["test_acc"] is not None:
